@@ -1,0 +1,74 @@
+# tidemalloc — see README.md.  `make` builds everything; `make test`,
+# `make bench`, `make demo`, `make install PREFIX=...`.
+CC ?= cc
+PREFIX ?= /usr/local
+BUILD := build
+VERSION := 0.1
+
+WARN := -Wall -Wextra -Werror -Wundef -Wstrict-prototypes -Wmissing-prototypes \
+        -Wshadow -Wpointer-arith
+BASE := -std=gnu11 -g -fPIC -fvisibility=hidden -ftls-model=initial-exec \
+        -fno-builtin-malloc -fno-builtin-calloc -fno-builtin-realloc -fno-builtin-free \
+        -Iinclude -Isrc $(WARN)
+RELEASE := $(BASE) -O2 -DTIDE_DEBUG=0 $(CFLAGS)
+# The checked build: asserts on, no override (tide_* names only) so that
+# sanitizers and valgrind can run our code beside their own malloc.
+CHECKED := $(BASE) -O1 -DTIDE_DEBUG=1 $(CFLAGS)
+
+CORE := os brk segment sizeclass page heap large alloc free api options stats \
+        trace fmt init
+HEADERS := $(wildcard src/internal/*.h) include/tidemalloc.h
+OBJ := $(CORE:%=$(BUILD)/obj/%.o) $(BUILD)/obj/override.o
+PREFIXED_OBJ := $(CORE:%=$(BUILD)/prefixed/%.o)
+
+all: $(BUILD)/libtidemalloc.so $(BUILD)/libtidemalloc.a \
+     $(BUILD)/libtidemalloc-prefixed.a $(BUILD)/tide $(BUILD)/tidemalloc.pc
+
+$(BUILD)/obj/%.o: src/%.c $(HEADERS) | $(BUILD)/obj
+	$(CC) $(RELEASE) -c $< -o $@
+$(BUILD)/prefixed/%.o: src/%.c $(HEADERS) | $(BUILD)/prefixed
+	$(CC) $(CHECKED) -c $< -o $@
+$(BUILD)/obj $(BUILD)/prefixed:
+	mkdir -p $@
+
+$(BUILD)/libtidemalloc.so: $(OBJ)
+	$(CC) -shared -Wl,-soname,libtidemalloc.so -Wl,-Bsymbolic-functions \
+	  -Wl,-z,now -o $@ $(OBJ) -pthread
+$(BUILD)/libtidemalloc.a: $(OBJ)
+	rm -f $@ && ar rcs $@ $(OBJ)
+$(BUILD)/libtidemalloc-prefixed.a: $(PREFIXED_OBJ)
+	rm -f $@ && ar rcs $@ $(PREFIXED_OBJ)
+
+TOOL_SRC := $(wildcard tools/*.c)
+$(BUILD)/tide: $(TOOL_SRC) $(wildcard tools/*.h) include/tidemalloc.h | $(BUILD)/obj
+	$(CC) -std=gnu11 -O2 -g $(WARN) -Iinclude $(TOOL_SRC) -o $@ -lm
+
+$(BUILD)/tidemalloc.pc: Makefile | $(BUILD)/obj
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' \
+	  'includedir=$${prefix}/include' '' 'Name: tidemalloc' \
+	  'Description: a memory allocator that shows where memory comes from' \
+	  'Version: $(VERSION)' 'Libs: -L$${libdir} -ltidemalloc -pthread' \
+	  'Cflags: -I$${includedir}' > $@
+
+test: all
+	bash tests/run.sh
+
+bench: all
+	$(MAKE) -C bench run QUICK=$(QUICK)
+
+demo: all
+	bash tools/demo.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include \
+	  $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man3
+	install -m 644 $(BUILD)/libtidemalloc.so $(BUILD)/libtidemalloc.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 include/tidemalloc.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 $(BUILD)/tidemalloc.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	install -m 755 $(BUILD)/tide $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 docs/tidemalloc.3 $(DESTDIR)$(PREFIX)/share/man/man3/
+
+clean:
+	rm -rf $(BUILD)
+
+.PHONY: all test bench demo install clean

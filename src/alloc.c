@@ -1,0 +1,234 @@
+/* The allocating half of the API.  malloc's fast path is a load of the
+ * thread's heap, of the page for the size, and a pop from its free list;
+ * everything else (a new page, a new segment, huge blocks, the first call
+ * of a thread) goes through alloc_generic. */
+#define _GNU_SOURCE
+#include "internal/internal.h"
+#include "tidemalloc.h"
+
+#include <errno.h>
+#include <string.h>
+
+static inline void alloc_count(tide_heap *heap, size_t requested,
+                               const tide_page *page) {
+  heap->stats.requested_bytes += requested;
+  heap->stats.bin_malloc[page->bin]++;
+}
+
+/* Counts a block made on the slow path: of a class, large, or huge. */
+static void alloc_count_any(tide_heap *heap, size_t requested, void *p) {
+  tide_segment *seg = segment_of(p);
+  if (seg->kind == TIDE_SEG_HUGE) {
+    heap->stats.requested_bytes += requested;
+    heap->stats.huge_malloc++;
+    heap->stats.huge_bytes_malloc += huge_usable(seg, p);
+    return;
+  }
+  tide_page *page = page_of(seg, p);
+  alloc_count(heap, requested, page);
+  if (page->bin == TIDE_BIN_LARGE) heap->stats.large_bytes_malloc += page->block_size;
+}
+
+/* Blocks at or above the mmap threshold (while fewer than mmap_max are
+ * mapped), and any too big for a segment, get a mapping of their own. */
+static bool alloc_wants_mapping(size_t size) {
+  if (size > TIDE_LARGE_MAX) return true;
+  return size >= tide_opt.mmap_threshold &&
+         (long)huge_live() < tide_opt.mmap_max;
+}
+
+tide_noinline void *alloc_generic(tide_heap *heap, size_t size,
+                                  size_t alignment, tide_request req) {
+  if (tide_unlikely(size > PTRDIFF_MAX || alignment > PTRDIFF_MAX / 2)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  if (tide_unlikely(heap->is_empty_heap)) {
+    heap = heap_init_thread();
+    if (heap == NULL) {
+      errno = ENOMEM;
+      return NULL;
+    }
+  }
+  heap_maybe_purge(heap);
+  trace_request(req, size);
+  void *p = NULL;
+  unsigned bin = 0;
+  if (alignment <= TIDE_ALIGN) {
+    if (alloc_wants_mapping(size))
+      p = huge_alloc(size, 0);
+    else if (size > TIDE_BIN_MAX)
+      p = page_alloc_large(heap, size);
+    else
+      p = page_malloc_generic(heap, size, bin = sizeclass_bin(size));
+  } else if (!alloc_wants_mapping(size) &&
+             (bin = sizeclass_bin_aligned(size, alignment)) != 0) {
+    p = page_malloc_generic(heap, size, bin);
+  } else if (!alloc_wants_mapping(size) && alignment <= TIDE_SLICE_SIZE &&
+             size <= TIDE_LARGE_MAX) {
+    p = page_alloc_large(heap, size); /* pages start on slice boundaries */
+  } else {
+    p = huge_alloc(size, alignment);
+  }
+  if (p == NULL) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  alloc_count_any(heap, size, p);
+  return p;
+}
+
+/* The fast path: a small block from the current page of its class. */
+static inline void *alloc_fast(size_t size, tide_request req) {
+  tide_heap *heap = heap_get();
+  if (tide_likely(size <= TIDE_SMALL_MAX)) {
+    tide_page *page = heap->direct[(size + TIDE_ALIGN - 1) / TIDE_ALIGN];
+    tide_block *b = page->free;
+    if (tide_likely(b != NULL)) {
+      page->free = block_next(b);
+      b->freed_key = 0;
+      page->used++;
+      alloc_count(heap, size, page);
+      return b;
+    }
+  }
+  return alloc_generic(heap, size, 0, req);
+}
+
+void *tide_malloc(size_t size) { return alloc_fast(size, TIDE_REQ_MALLOC); }
+
+void *tide_calloc(size_t count, size_t size) {
+  size_t total;
+  if (__builtin_mul_overflow(count, size, &total)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  void *p = alloc_fast(total, TIDE_REQ_CALLOC);
+  if (p == NULL) return NULL;
+  /* A fresh mapping is zero already; anything else may hold old data. */
+  if (total < TIDE_BIN_MAX || segment_find(p)->kind != TIDE_SEG_HUGE)
+    memset(p, 0, total);
+  return p;
+}
+
+static void *alloc_aligned(size_t alignment, size_t size, tide_request req) {
+  tide_heap *heap = heap_get();
+  if (alignment <= TIDE_ALIGN) {
+    if (req == TIDE_REQ_MALLOC) return tide_malloc(size);
+    return alloc_generic(heap, size, 0, req);
+  }
+  return alloc_generic(heap, size, alignment, req);
+}
+
+void *tide_aligned_alloc(size_t alignment, size_t size) {
+  if (!tide_is_pow2(alignment)) {
+    errno = EINVAL;
+    return NULL;
+  }
+  return alloc_aligned(alignment, size, TIDE_REQ_ALIGNED_ALLOC);
+}
+
+int tide_posix_memalign(void **out, size_t alignment, size_t size) {
+  if (!tide_is_pow2(alignment) || alignment % sizeof(void *) != 0) return EINVAL;
+  int saved = errno;
+  void *p = alloc_aligned(alignment, size, TIDE_REQ_POSIX_MEMALIGN);
+  if (p == NULL) {
+    errno = saved;
+    return ENOMEM;
+  }
+  *out = p;
+  return 0;
+}
+
+/* glibc's memalign rounds an alignment that is not a power of two up. */
+void *tide_memalign(size_t alignment, size_t size) {
+  if (alignment > PTRDIFF_MAX / 2) {
+    errno = EINVAL;
+    return NULL;
+  }
+  if (!tide_is_pow2(alignment)) {
+    size_t a = TIDE_ALIGN;
+    while (a < alignment) a <<= 1;
+    alignment = a;
+  }
+  return alloc_aligned(alignment, size, TIDE_REQ_MEMALIGN);
+}
+
+void *tide_valloc(size_t size) {
+  if (tide_init_state != 2) init_process();
+  return alloc_aligned(tide_os_page, size, TIDE_REQ_VALLOC);
+}
+
+void *tide_pvalloc(size_t size) {
+  if (tide_init_state != 2) init_process();
+  size_t rounded = tide_align_up(size ? size : 1, tide_os_page);
+  if (rounded < size) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  return alloc_aligned(tide_os_page, rounded, TIDE_REQ_PVALLOC);
+}
+
+/* Bytes usable at p (all writable).  Aborts on a pointer that is not the
+ * start of a live block of ours. */
+size_t alloc_usable_size(const void *p, const char *func) {
+  tide_segment *seg = segment_find(p);
+  if (seg == NULL) tide_fatal(func, "invalid pointer", p);
+  if (seg->kind == TIDE_SEG_HUGE) {
+    if (p != seg->pages[0].start) tide_fatal(func, "invalid pointer", p);
+    return huge_usable(seg, p);
+  }
+  tide_page *page = page_of(seg, p);
+  if (page_block_index(page, p) == UINT32_MAX)
+    tide_fatal(func, "invalid pointer", p);
+  return page->block_size;
+}
+
+size_t tide_malloc_usable_size(const void *p) {
+  if (p == NULL) return 0;
+  return alloc_usable_size(p, "malloc_usable_size");
+}
+
+void *tide_realloc(void *p, size_t size) {
+  if (p == NULL) return alloc_fast(size, TIDE_REQ_REALLOC);
+  if (size == 0) { /* glibc frees and returns NULL */
+    tide_free(p);
+    return NULL;
+  }
+  tide_segment *seg = segment_find(p);
+  if (seg == NULL) tide_fatal("realloc", "invalid pointer", p);
+  if (seg->kind != TIDE_SEG_HUGE) {
+    tide_page *page = page_of(seg, p);
+    if (page_block_index(page, p) == UINT32_MAX ||
+        (((tide_block *)p)->freed_key == tide_freed_key &&
+         page_contains_free(page, p)))
+      tide_fatal("realloc", "invalid pointer", p);
+  } else if (p != seg->pages[0].start) {
+    tide_fatal("realloc", "invalid pointer", p);
+  }
+  size_t usable = alloc_usable_size(p, "realloc");
+  if (seg->kind == TIDE_SEG_HUGE && size > TIDE_BIN_MAX) {
+    trace_request(TIDE_REQ_REALLOC, size);
+    void *q = huge_realloc(seg, p, size);
+    if (q != NULL) {
+      heap_get()->stats.requested_bytes += size;
+      return q;
+    }
+  } else if (size <= usable && size >= usable / 2) {
+    return p; /* fits, and not so small that the rest would go to waste */
+  }
+  void *q = alloc_fast(size, TIDE_REQ_REALLOC);
+  if (q == NULL) return NULL;
+  memcpy(q, p, size < usable ? size : usable);
+  tide_free(p);
+  return q;
+}
+
+void *tide_reallocarray(void *p, size_t count, size_t size) {
+  size_t total;
+  if (__builtin_mul_overflow(count, size, &total)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  return tide_realloc(p, total);
+}

@@ -1,0 +1,117 @@
+/* The freeing half of the API.  free() finds the segment by masking the
+ * address and the page by a shift; a block of the calling thread's own heap
+ * goes straight onto its page's free list, any other onto the page's atomic
+ * thread_free list for the owner to collect.  Every pointer is checked
+ * against the segment map and its page's block grid first: a pointer we
+ * never handed out, or an interior one, is reported, not followed. */
+#define _GNU_SOURCE
+#include "internal/internal.h"
+#include "tidemalloc.h"
+
+static inline void free_count(tide_heap *heap, const tide_page *page) {
+  heap->stats.bin_free[page->bin]++;
+  if (tide_unlikely(page->bin == TIDE_BIN_LARGE))
+    heap->stats.large_bytes_free += page->block_size;
+}
+
+static tide_noinline void free_check_double(tide_page *page, tide_block *b,
+                                            const char *func) {
+  if (page_contains_free(page, b)) tide_fatal(func, "double free", b);
+}
+
+/* The local free of a block that leaves its page empty, or whose page was
+ * parked as full. */
+static tide_noinline void free_local_slow(tide_heap *heap, tide_page *page) {
+  trace_request(TIDE_REQ_FREE, 0);
+  if (page->flags & TIDE_PAGE_IN_FULL) {
+    if (page->bin == TIDE_BIN_LARGE) {
+      page_free(heap, page);
+      return;
+    }
+    heap_page_unfull(heap, page);
+  }
+  if (page->used == 0) page_retire(heap, page);
+}
+
+/* Push b onto a page another thread owns; wake the owner if the page is
+ * parked as full, so that it notices the page has room again. */
+static void free_remote(tide_segment *seg, tide_page *page, tide_block *b) {
+  b->freed_key = tide_freed_key;
+  uintptr_t head = tide_load(&page->thread_free);
+  do {
+    b->next_encoded = block_encode((tide_block *)head, b);
+  } while (!atomic_compare_exchange_weak(&page->thread_free, &head, (uintptr_t)b));
+  if (atomic_load(&page->in_full) && !atomic_exchange(&page->wake_pending, 1)) {
+    tide_heap *owner = seg->heap;
+    tide_page *first = atomic_load(&owner->wake);
+    do {
+      page->wake_next = first;
+    } while (!atomic_compare_exchange_weak(&owner->wake, &first, page));
+  }
+}
+
+/* Everything but a local free of a valid block: NULL, huge blocks, remote
+ * frees, and bad pointers. */
+static tide_noinline void free_generic(void *p, const char *func) {
+  if (p == NULL) return;
+  tide_segment *seg = segment_find(p);
+  if (seg == NULL) tide_fatal(func, "invalid pointer", p);
+  tide_heap *heap = heap_get();
+  if (seg->kind == TIDE_SEG_HUGE) {
+    trace_request(TIDE_REQ_FREE, 0);
+    heap->stats.huge_free++;
+    heap->stats.huge_bytes_free += huge_usable(seg, p);
+    huge_free(seg, p);
+    return;
+  }
+  tide_page *page = page_of(seg, p);
+  if (page_block_index(page, p) == UINT32_MAX) tide_fatal(func, "invalid pointer", p);
+  tide_block *b = p;
+  /* Another thread's list cannot be walked safely; the key is a 64-bit
+   * secret that malloc clears, so finding it means a double free. */
+  if (b->freed_key == tide_freed_key) tide_fatal(func, "double free", b);
+  free_count(heap, page);
+  free_remote(seg, page, b);
+}
+
+static inline void free_block(void *p, const char *func) {
+  if (tide_likely(segmap_test(tide_segmap_head, (uintptr_t)p))) {
+    tide_segment *seg = segment_of(p);
+    tide_heap *heap = heap_get();
+    if (tide_likely(seg->heap == heap)) {
+      tide_page *page = page_of(seg, p);
+      if (tide_unlikely(page_block_index(page, p) == UINT32_MAX))
+        tide_fatal(func, "invalid pointer", p);
+      tide_block *b = p;
+      if (tide_unlikely(b->freed_key == tide_freed_key))
+        free_check_double(page, b, func);
+      b->next_encoded = block_encode(page->free, b);
+      b->freed_key = tide_freed_key;
+      page->free = b;
+      free_count(heap, page);
+      if (tide_unlikely(--page->used == 0 || page->flags != 0))
+        free_local_slow(heap, page);
+      return;
+    }
+  }
+  free_generic(p, func);
+}
+
+void tide_free(void *p) { free_block(p, "free"); }
+
+/* The size must be one the block could have been asked for. */
+void tide_free_sized(void *p, size_t size) {
+  if (p == NULL) return;
+  if (size > alloc_usable_size(p, "free_sized"))
+    tide_fatal("free_sized", "size larger than the block at", p);
+  free_block(p, "free_sized");
+}
+
+void tide_free_aligned_sized(void *p, size_t alignment, size_t size) {
+  if (p == NULL) return;
+  if (!tide_is_pow2(alignment) || (uintptr_t)p % alignment != 0)
+    tide_fatal("free_aligned_sized", "alignment does not match the block at", p);
+  if (size > alloc_usable_size(p, "free_aligned_sized"))
+    tide_fatal("free_aligned_sized", "size larger than the block at", p);
+  free_block(p, "free_aligned_sized");
+}

@@ -1,0 +1,290 @@
+/* Thread heaps.  Each thread allocates from its own heap without locks or
+ * atomic read-modify-writes.  A heap is never destroyed: when its thread
+ * exits it is emptied of what can be given back and parked in a pool, and
+ * the next new thread adopts it, blocks still in use and all.  Memory of a
+ * parked heap that other threads free meanwhile is reclaimed by whoever
+ * next needs a segment (heap_reclaim_pooled) or calls malloc_trim. */
+#define _GNU_SOURCE
+#include "internal/internal.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+tide_page tide_page_empty;
+tide_heap tide_heap_empty = {
+    .direct = {[0 ... TIDE_DIRECT_COUNT - 1] = &tide_page_empty},
+    .is_empty_heap = true};
+__thread tide_heap *tide_tls_heap
+    __attribute__((tls_model("initial-exec"))) = &tide_heap_empty;
+
+static struct {
+  tide_lock lock;
+  tide_heap *all;       /* every heap ever made */
+  tide_heap *pool;      /* heaps of exited threads */
+  uint8_t *meta;        /* bump area for new heap structs */
+  size_t meta_left;
+  uint64_t alive, created;
+  pthread_key_t exit_key;
+  bool key_ready;
+} heaps = {.lock = TIDE_LOCK_INIT};
+
+#define META_CHUNK ((size_t)256 * 1024)
+#define PURGE_CHECK_EVERY 64 /* slow calls between looks at the clock */
+
+/* ---- Queues and the direct table ------------------------------------------ */
+void heap_update_direct(tide_heap *heap, unsigned bin) {
+  if (bin == 0 || bin >= TIDE_BIN_COUNT || tide_bin_size[bin] > TIDE_SMALL_MAX)
+    return;
+  tide_page *page = heap->queues[bin].first;
+  if (page == NULL) page = &tide_page_empty;
+  unsigned lo = bin == 1 ? 0 : tide_bin_size[bin - 1] / TIDE_ALIGN + 1;
+  unsigned hi = tide_bin_size[bin] / TIDE_ALIGN;
+  for (unsigned i = lo; i <= hi; i++) heap->direct[i] = page;
+}
+
+void heap_queue_push(tide_heap *heap, tide_page_queue *q, tide_page *page) {
+  page->prev = NULL;
+  page->next = q->first;
+  if (q->first)
+    q->first->prev = page;
+  else
+    q->last = page;
+  q->first = page;
+  if (q != &heap->full) heap_update_direct(heap, page->bin);
+}
+
+void heap_queue_remove(tide_heap *heap, tide_page_queue *q, tide_page *page) {
+  bool was_first = q->first == page;
+  if (page->prev)
+    page->prev->next = page->next;
+  else
+    q->first = page->next;
+  if (page->next)
+    page->next->prev = page->prev;
+  else
+    q->last = page->prev;
+  page->next = page->prev = NULL;
+  if (was_first && q != &heap->full) heap_update_direct(heap, page->bin);
+}
+
+/* A full page got a block back: it may serve malloc again. */
+void heap_page_unfull(tide_heap *heap, tide_page *page) {
+  heap_queue_remove(heap, &heap->full, page);
+  page->flags &= (uint8_t)~TIDE_PAGE_IN_FULL;
+  atomic_store(&page->in_full, 0);
+  tide_page_queue *q = &heap->queues[page->bin];
+  /* Behind the current page: it keeps serving until it runs dry. */
+  page->next = NULL;
+  page->prev = q->last;
+  if (q->last)
+    q->last->next = page;
+  else
+    q->first = page;
+  q->last = page;
+  if (q->first == page) heap_update_direct(heap, page->bin);
+}
+
+/* Pages that other threads freed into while they were full. */
+void heap_wake_drain(tide_heap *heap) {
+  tide_page *page = atomic_exchange(&heap->wake, NULL);
+  while (page != NULL) {
+    tide_page *next = page->wake_next;
+    page->wake_next = NULL;
+    atomic_store(&page->wake_pending, 0);
+    if (page->flags & TIDE_PAGE_IN_FULL) {
+      page_collect(page);
+      if (page->bin == TIDE_BIN_LARGE) {
+        if (page->used == 0) page_free(heap, page);
+      } else if (page->used == 0) {
+        heap_page_unfull(heap, page);
+        page_retire(heap, page);
+      } else if (page->free != NULL) {
+        heap_page_unfull(heap, page);
+      }
+    }
+    page = next;
+  }
+}
+
+/* ---- Purge clock -------------------------------------------------------------- */
+static void heap_purge(tide_heap *heap, bool force) {
+  trace_request(TIDE_REQ_PURGE, 0);
+  uint64_t now = init_clock_ns();
+  for (tide_segment *s = heap->segments; s; s = s->next) segment_purge(s, now, force);
+  for (tide_segment *s = heap->segments_full; s; s = s->next)
+    segment_purge(s, now, force);
+  segment_cache_purge(now);
+}
+
+void heap_maybe_purge(tide_heap *heap) {
+  if (++heap->slow_calls % PURGE_CHECK_EVERY == 0 && tide_opt.purge_delay_ms > 0)
+    heap_purge(heap, false);
+}
+
+/* Collect every page's remote frees, give back empty pages (all of them if
+ * force, even the last of a class), and purge. */
+void heap_collect(tide_heap *heap, bool force) {
+  heap_wake_drain(heap);
+  for (unsigned bin = 1; bin <= TIDE_BIN_LARGE; bin++) {
+    tide_page *page = heap->queues[bin].first;
+    while (page) {
+      tide_page *next = page->next;
+      page_collect(page);
+      if (page->used == 0) {
+        if (force)
+          page_free(heap, page);
+        else
+          page_retire(heap, page);
+      }
+      page = next;
+    }
+  }
+  tide_page *page = heap->full.first;
+  while (page) {
+    tide_page *next = page->next;
+    page_collect(page);
+    if (page->used == 0)
+      page_free(heap, page);
+    else if (page->free != NULL)
+      heap_page_unfull(heap, page);
+    page = next;
+  }
+  /* A trimmed segment at the heap top may let the break come down. */
+  for (tide_segment *s = heap->segments; s; s = s->next)
+    if (s->kind == TIDE_SEG_BRK) brk_trim_top(s, force);
+  heap_purge(heap, force);
+}
+
+/* ---- Heaps come and go --------------------------------------------------------- */
+static tide_heap *heap_new_locked(void) {
+  size_t need = tide_align_up(sizeof(tide_heap), 64);
+  if (heaps.meta_left < need) {
+    uint8_t *chunk = os_mmap(NULL, META_CHUNK);
+    if (chunk == NULL) return NULL;
+    os_name(chunk, META_CHUNK, "tidemalloc heaps");
+    heaps.meta = chunk;
+    heaps.meta_left = META_CHUNK;
+  }
+  tide_heap *heap = (tide_heap *)heaps.meta;
+  heaps.meta += need;
+  heaps.meta_left -= need;
+  for (unsigned i = 0; i < TIDE_DIRECT_COUNT; i++) heap->direct[i] = &tide_page_empty;
+  heap->all_next = heaps.all;
+  heaps.all = heap;
+  heaps.created++;
+  return heap;
+}
+
+static void heap_thread_exit(void *arg);
+
+/* The calling thread's first allocation: adopt a parked heap or make one. */
+tide_heap *heap_init_thread(void) {
+  if (tide_load(&tide_init_state) != 2) init_process();
+  if (tide_tls_heap != &tide_heap_empty) return tide_tls_heap;
+  tide_lock_take(&heaps.lock);
+  tide_heap *heap = heaps.pool;
+  if (heap != NULL)
+    heaps.pool = heap->pool_next;
+  else
+    heap = heap_new_locked();
+  if (heap != NULL) heaps.alive++;
+  bool key_ready = heaps.key_ready;
+  tide_lock_give(&heaps.lock);
+  if (heap == NULL) return NULL;
+  heap->pool_next = NULL;
+  heap->tid = (int)syscall(SYS_gettid);
+  tide_tls_heap = heap;
+  /* The key's destructor gives the heap back when the thread exits. */
+  if (key_ready) pthread_setspecific(heaps.exit_key, heap);
+  return heap;
+}
+
+static void heap_park(tide_heap *heap) {
+  heap->tid = 0;
+  tide_lock_take(&heaps.lock);
+  heap->pool_next = heaps.pool;
+  heaps.pool = heap;
+  heaps.alive--;
+  tide_lock_give(&heaps.lock);
+}
+
+static void heap_thread_exit(void *arg) {
+  tide_heap *heap = arg;
+  if (heap == NULL || heap != tide_tls_heap) return;
+  trace_request(TIDE_REQ_THREAD_EXIT, 0);
+  heap_collect(heap, true);
+  tide_tls_heap = &tide_heap_empty;
+  heap_park(heap);
+}
+
+/* Called once from init_process: the key whose destructor parks heaps. */
+void heap_process_init(void) {
+  tide_lock_take(&heaps.lock);
+  if (!heaps.key_ready && pthread_key_create(&heaps.exit_key, heap_thread_exit) == 0)
+    heaps.key_ready = true;
+  tide_lock_give(&heaps.lock);
+}
+
+/* Parked heaps hold memory that other threads freed after their owner left:
+ * claim each in turn and collect it, so empty segments come back. */
+void heap_reclaim_pooled(void) {
+  tide_lock_take(&heaps.lock);
+  tide_heap *list = heaps.pool;
+  heaps.pool = NULL;
+  tide_lock_give(&heaps.lock);
+  if (list == NULL) return;
+  tide_heap *last = list;
+  for (tide_heap *h = list; h; h = h->pool_next) {
+    heap_collect(h, true);
+    last = h;
+  }
+  tide_lock_take(&heaps.lock);
+  last->pool_next = heaps.pool;
+  heaps.pool = list;
+  tide_lock_give(&heaps.lock);
+}
+
+size_t heap_trim_all(void) {
+  tide_heap *heap = tide_tls_heap;
+  if (heap != &tide_heap_empty) heap_collect(heap, true);
+  heap_reclaim_pooled();
+  return segment_cache_trim();
+}
+
+void heap_for_each(heap_visit_fn fn, void *arg) {
+  tide_lock_take(&heaps.lock);
+  for (tide_heap *h = heaps.all; h; h = h->all_next) fn(h, arg);
+  tide_lock_give(&heaps.lock);
+}
+
+void heap_counts(uint64_t *alive, uint64_t *created) {
+  tide_lock_take(&heaps.lock);
+  *alive = heaps.alive;
+  *created = heaps.created;
+  tide_lock_give(&heaps.lock);
+}
+
+/* ---- fork ------------------------------------------------------------------ */
+void heap_fork_prepare(void) { tide_lock_take(&heaps.lock); }
+void heap_fork_parent(void) { tide_lock_give(&heaps.lock); }
+
+/* Only the forking thread lives on in the child: every other heap is parked,
+ * its blocks still valid (the child has a copy of them). */
+void heap_fork_child(void) {
+  tide_lock_reset(&heaps.lock);
+  tide_heap *mine = tide_tls_heap;
+  heaps.pool = NULL;
+  heaps.alive = 0;
+  for (tide_heap *h = heaps.all; h; h = h->all_next) {
+    if (h == mine) {
+      heaps.alive = 1;
+      h->tid = (int)syscall(SYS_gettid);
+      continue;
+    }
+    h->tid = 0;
+    h->pool_next = heaps.pool;
+    heaps.pool = h;
+  }
+}

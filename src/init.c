@@ -1,0 +1,122 @@
+/* Process start-up, secrets, the clock, fork, and the one way out when the
+ * heap is corrupt.  Start-up runs on the first allocation of any thread and
+ * never allocates: it may be reached from ld.so, constructors or dlsym. */
+#define _GNU_SOURCE
+#include "internal/internal.h"
+#include "tidemalloc.h"
+
+#include <sched.h>
+#include <stdlib.h>
+#include <sys/auxv.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+uintptr_t tide_list_secret;
+uintptr_t tide_freed_key = 0x7469646566726565ULL; /* replaced at start-up */
+size_t tide_os_page = 4096;
+_Atomic(int) tide_init_state;
+static uint64_t clock_start_ns;
+
+__attribute__((visibility("default"))) struct tide_introspect tide_introspect;
+
+static uint64_t clock_raw_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t init_clock_ns(void) { return clock_raw_ns() - clock_start_ns; }
+
+static uintptr_t init_random_word(void) {
+  uintptr_t r = 0;
+  if (getrandom(&r, sizeof(r), GRND_NONBLOCK) == (ssize_t)sizeof(r) && r != 0)
+    return r;
+  /* No entropy yet (early boot): the kernel's AT_RANDOM bytes, mixed. */
+  const uintptr_t *at = (const uintptr_t *)getauxval(AT_RANDOM);
+  r = at ? at[0] ^ at[1] : 0;
+  return r ^ clock_raw_ns() ^ ((uintptr_t)&r << 17) ^ 0x9e3779b97f4a7c15ULL;
+}
+
+void init_publish_heap(uintptr_t start, uintptr_t brk, uintptr_t peak) {
+  tide_introspect.heap_start = start;
+  tide_introspect.heap_break = brk;
+  tide_introspect.heap_peak_break = peak;
+}
+
+static void fork_prepare(void) {
+  heap_fork_prepare();
+  segment_fork_prepare();
+  brk_fork_prepare();
+}
+
+static void fork_parent(void) {
+  brk_fork_parent();
+  segment_fork_parent();
+  heap_fork_parent();
+}
+
+static void fork_child(void) {
+  brk_fork_child();
+  segment_fork_child();
+  heap_fork_child();
+  trace_fork_child();
+}
+
+void init_process(void) {
+  int expected = 0;
+  if (!atomic_compare_exchange_strong(&tide_init_state, &expected, 1)) {
+    while (atomic_load(&tide_init_state) != 2) sched_yield();
+    return;
+  }
+  clock_start_ns = clock_raw_ns();
+  long page = (long)getauxval(AT_PAGESZ);
+  if (page > 0) tide_os_page = (size_t)page;
+  tide_list_secret = init_random_word();
+  tide_freed_key = init_random_word() | 1;
+  options_init();
+  trace_open();
+  heap_process_init();
+  pthread_atfork(fork_prepare, fork_parent, fork_child);
+  tide_introspect.version = TIDE_INTROSPECT_VERSION;
+  tide_introspect.segment_shift = TIDE_SEGMENT_SHIFT;
+  tide_introspect.segment_map = (uint64_t)(uintptr_t)tide_segmap_head;
+  tide_introspect.segment_cont_map = (uint64_t)(uintptr_t)tide_segmap_cont;
+  tide_introspect.map_bits = TIDE_MAP_BITS;
+  atomic_thread_fence(memory_order_release);
+  tide_introspect.magic = TIDE_INTROSPECT_MAGIC;
+  atomic_store(&tide_init_state, 2);
+}
+
+__attribute__((destructor)) static void init_at_exit(void) {
+  if (atomic_load(&tide_init_state) == 2) stats_at_exit();
+}
+
+/* ---- The way out --------------------------------------------------------- */
+_Noreturn void tide_fatal(const char *func, const char *what, const void *addr) {
+  char line[256];
+  tide_buf b = {line, 0, sizeof(line), -1};
+  fmt_str(&b, "tidemalloc: ");
+  fmt_str(&b, func);
+  fmt_str(&b, "(): ");
+  fmt_str(&b, what);
+  fmt_str(&b, " ");
+  fmt_hex(&b, (uintptr_t)addr);
+  fmt_str(&b, "\n");
+  fmt_write_all(2, line, b.len);
+  abort();
+}
+
+_Noreturn void tide_assert_fail(const char *what, const char *file, int line) {
+  char text[256];
+  tide_buf b = {text, 0, sizeof(text), -1};
+  fmt_str(&b, "tidemalloc: internal check failed: ");
+  fmt_str(&b, what);
+  fmt_str(&b, " at ");
+  fmt_str(&b, file);
+  fmt_str(&b, ":");
+  fmt_u64(&b, (uint64_t)line);
+  fmt_str(&b, "\n");
+  fmt_write_all(2, text, b.len);
+  abort();
+}

@@ -1,0 +1,210 @@
+/* The data model of tidemalloc: every structure, constant and invariant.
+ *
+ * Glossary
+ *   block    what malloc hands out.  Blocks of one page all have one size.
+ *   slice    64 KiB of a segment; the unit in which pages are carved.
+ *   page     a run of slices holding blocks of one size class (a "span").
+ *            A page of a size class is 1..16 slices; a large block (bigger
+ *            than the largest class, below the mmap threshold) is a page
+ *            of one block spanning as many slices as it needs.
+ *   segment  4 MiB, aligned to 4 MiB, carved out of the brk heap (or, when
+ *            brk is unavailable, mapped with mmap).  Slice 0 holds the
+ *            segment header below and never holds blocks.  Every pointer a
+ *            block can have finds its segment by masking, and its page by
+ *            a shift: free() searches nothing.
+ *   huge     a block at or above the mmap threshold gets a segment of its own,
+ *            mapped with mmap (any size, aligned to 4 MiB), freed with munmap
+ *            and resized with mremap.  Its header takes the first OS page.
+ *   heap     per-thread state: queues of pages by size class, the segments
+ *            the thread owns.  Only the owning thread touches a heap's pages'
+ *            free lists; other threads push frees onto a page's atomic
+ *            thread_free list, which the owner collects.
+ *   segment map  two bitmaps over the address space (one bit per 4 MiB):
+ *            which units start a live segment, and which continue a huge
+ *            one.  free() of an address we never handed out is caught here.
+ *
+ * Address space (x86-64, high addresses on top):
+ *
+ *   stack
+ *   ...                 huge blocks: one mapping each, 4 MiB aligned
+ *   ...                 segments from mmap when brk is unavailable
+ *   ~~~ unmapped ~~~
+ *   brk heap:  [pad][segment][segment]...[top segment, committed part]  <- break
+ *   bss, data, text
+ *
+ * The break is moved only as far as the top segment's committed part needs
+ * (plus top_pad); it is lowered when the top of the heap is free.  Free pages
+ * anywhere are given back with madvise after purge_delay_ms.
+ */
+#ifndef TIDE_TYPES_H
+#define TIDE_TYPES_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- Geometry ------------------------------------------------------------ */
+#define TIDE_SEGMENT_SHIFT 22
+#define TIDE_SEGMENT_SIZE ((size_t)1 << TIDE_SEGMENT_SHIFT)
+#define TIDE_SEGMENT_MASK (TIDE_SEGMENT_SIZE - 1)
+#define TIDE_SLICE_SHIFT 16
+#define TIDE_SLICE_SIZE ((size_t)1 << TIDE_SLICE_SHIFT)
+#define TIDE_SLICES (TIDE_SEGMENT_SIZE / TIDE_SLICE_SIZE) /* 64: one bitmap word */
+#define TIDE_ALIGN 16                                      /* minimum alignment */
+
+/* Blocks up to this size are found through heap->direct (one load). */
+#define TIDE_SMALL_MAX 1024
+#define TIDE_DIRECT_COUNT (TIDE_SMALL_MAX / TIDE_ALIGN + 1)
+/* The largest size class; above it a block is a page of its own. */
+#define TIDE_BIN_MAX ((size_t)128 * 1024)
+#define TIDE_BIN_COUNT 49 /* bins 1..48 are size classes; 0 is unused */
+#define TIDE_BIN_LARGE TIDE_BIN_COUNT /* queue index of single-block pages */
+/* The largest block a segment can hold (all slices but the header's). */
+#define TIDE_LARGE_MAX ((TIDE_SLICES - 1) * TIDE_SLICE_SIZE)
+/* glibc's ceiling for the dynamic mmap threshold on 64-bit. */
+#define TIDE_MMAP_THRESHOLD_MAX ((size_t)32 * 1024 * 1024)
+
+/* The segment map covers the user address space. */
+#if defined(__x86_64__)
+#define TIDE_VA_BITS 47
+#else
+#define TIDE_VA_BITS 48
+#endif
+#define TIDE_MAP_BITS ((size_t)1 << (TIDE_VA_BITS - TIDE_SEGMENT_SHIFT))
+
+/* ---- Blocks -------------------------------------------------------------- */
+/* A free block.  next is stored encoded (tide_block_encode) so that a stray
+ * write through a dangling pointer is caught when the list is next used, not
+ * followed.  freed_key marks a block as free: a free() that finds it there
+ * checks the page's lists for a double free before trusting anything. */
+typedef struct tide_block {
+  uintptr_t next_encoded;
+  uintptr_t freed_key;
+} tide_block;
+
+/* ---- Pages --------------------------------------------------------------- */
+struct tide_heap;
+
+typedef enum tide_page_flag {
+  TIDE_PAGE_IN_FULL = 1, /* in heap->full: no free block when last looked at */
+} tide_page_flag;
+
+/* One per slice, in the segment header.  Only the first slice of a page
+ * (slice_offset == 0) describes the page; the others point back to it.
+ * Invariants (owner's view, for a page in use):
+ *   used = capacity - |free| - |thread_free not yet collected|... precisely:
+ *   capacity == used + |free|, where used counts blocks handed out and not
+ *   yet collected back (a block on thread_free still counts as used);
+ *   capacity <= reserved; block_size == 0 <=> the slice is not in a page. */
+typedef struct tide_page {
+  tide_block *free;      /* blocks ready to hand out; owner only */
+  uint32_t used;         /* blocks out (including uncollected remote frees) */
+  uint32_t capacity;     /* blocks carved so far (free list extended lazily) */
+  uint32_t reserved;     /* blocks that fit in the page */
+  uint32_t block_size;   /* bytes per block; 0 if not a page head */
+  uint64_t block_inv;    /* floor(2^64 / block_size) + 1: offset -> index */
+  uint8_t *start;        /* address of block 0 */
+  uint8_t slice_count;   /* slices in the page (head only) */
+  uint8_t slice_offset;  /* this slice's distance from the page head */
+  uint8_t bin;           /* size class, or TIDE_BIN_LARGE */
+  uint8_t flags;         /* tide_page_flag; owner only */
+  _Atomic(uint8_t) in_full;      /* mirrors IN_FULL for remote freers */
+  _Atomic(uint8_t) wake_pending; /* on heap->wake already */
+  _Atomic(uintptr_t) thread_free; /* remote frees (encoded list) */
+  struct tide_page *next, *prev;  /* in a heap queue */
+  struct tide_page *wake_next;    /* in heap->wake */
+} tide_page;
+
+typedef struct tide_page_queue {
+  tide_page *first; /* the page malloc tries first */
+  tide_page *last;
+} tide_page_queue;
+
+/* ---- Segments ------------------------------------------------------------ */
+typedef enum tide_segment_kind {
+  TIDE_SEG_BRK = 1,  /* carved out of the brk heap */
+  TIDE_SEG_MMAP = 2, /* a 4 MiB mapping standing in for brk */
+  TIDE_SEG_HUGE = 3, /* one huge block in a mapping of its own */
+} tide_segment_kind;
+
+/* Invariants:
+ *   (uintptr_t)segment % TIDE_SEGMENT_SIZE == 0, and its head bit is set in
+ *   the segment map for as long as it exists;
+ *   bit 0 of free_slices is clear (the header); purge_slices and
+ *   purged_slices are disjoint subsets of free_slices;
+ *   for a BRK segment every slice a page uses lies below commit_end, and the
+ *   break is at or above commit_end while the segment is the heap top;
+ *   heap == NULL for huge segments and for segments in the global cache. */
+typedef struct tide_segment {
+  struct tide_heap *heap;      /* owner; frees from it take the local path */
+  uint32_t kind;               /* tide_segment_kind */
+  uint16_t capped;             /* BRK: the break can no longer grow here */
+  uint16_t in_full_list;       /* in heap->segments_full: no free slice */
+  uint64_t free_slices;        /* bit i: slice i is free */
+  uint64_t purge_slices;       /* free slices whose memory is still resident */
+  uint64_t purged_slices;      /* free slices already given back (madvise) */
+  uint64_t purge_deadline_ns;  /* when purge_slices should be given back */
+  size_t size;                 /* bytes: TIDE_SEGMENT_SIZE, or the huge mapping */
+  uint8_t *commit_end;         /* memory below is usable (BRK: below break) */
+  uintptr_t brk_base;          /* BRK: the break before this segment was made */
+  struct tide_segment *next, *prev; /* in a heap's list or the cache */
+  tide_page pages[];           /* TIDE_SLICES entries (1 for huge) */
+} tide_segment;
+
+#define TIDE_SEGMENT_HEADER_SIZE \
+  (sizeof(tide_segment) + TIDE_SLICES * sizeof(tide_page))
+#define TIDE_HUGE_HEADER_SIZE (sizeof(tide_segment) + sizeof(tide_page))
+
+/* ---- Thread heaps ---------------------------------------------------------- */
+/* Per-thread counters, merged on read: no shared atomic on the fast path.
+ * Blocks of a class in use = sum over heaps of bin_malloc - bin_free (a block
+ * is counted by the thread that allocates it and the one that frees it). */
+typedef struct tide_heap_stats {
+  uint64_t requested_bytes;                   /* sizes asked for */
+  uint64_t bin_malloc[TIDE_BIN_COUNT + 1];    /* [TIDE_BIN_LARGE]: large pages */
+  uint64_t bin_free[TIDE_BIN_COUNT + 1];
+  uint64_t large_bytes_malloc, large_bytes_free;
+  uint64_t huge_malloc, huge_free, huge_bytes_malloc, huge_bytes_free;
+  int64_t bin_pages[TIDE_BIN_COUNT + 1];      /* pages made - pages freed */
+} tide_heap_stats;
+
+/* Invariants:
+ *   direct[i] is the first page of the queue for sizes in (16(i-1), 16i], or
+ *   the shared empty page; a page is in exactly one of queues[bin] or full;
+ *   only the owning thread (or, while pooled, whoever claimed the heap under
+ *   the pool lock) touches anything but wake. */
+typedef struct tide_heap {
+  tide_page *direct[TIDE_DIRECT_COUNT];
+  tide_page_queue queues[TIDE_BIN_COUNT + 1]; /* + TIDE_BIN_LARGE */
+  tide_page_queue full;
+  _Atomic(tide_page *) wake;    /* full pages that got a remote free */
+  tide_segment *segments;       /* owned segments that have free slices */
+  tide_segment *segments_full;  /* owned segments with no free slice */
+  tide_heap_stats stats;
+  uint64_t slow_calls;          /* drives the purge clock */
+  int tid;                      /* kernel thread id of the owner, 0 if pooled */
+  bool is_empty_heap;           /* the static sentinel no thread owns */
+  struct tide_heap *all_next;   /* every heap ever made (never freed) */
+  struct tide_heap *pool_next;  /* heaps of exited threads, for reuse */
+} tide_heap;
+
+/* ---- Requests, for the trace ---------------------------------------------- */
+typedef enum tide_request {
+  TIDE_REQ_INTERNAL = 0,
+  TIDE_REQ_MALLOC,
+  TIDE_REQ_CALLOC,
+  TIDE_REQ_REALLOC,
+  TIDE_REQ_ALIGNED_ALLOC,
+  TIDE_REQ_POSIX_MEMALIGN,
+  TIDE_REQ_MEMALIGN,
+  TIDE_REQ_VALLOC,
+  TIDE_REQ_PVALLOC,
+  TIDE_REQ_FREE,
+  TIDE_REQ_TRIM,
+  TIDE_REQ_THREAD_EXIT,
+  TIDE_REQ_INIT,
+  TIDE_REQ_PURGE,
+} tide_request;
+
+#endif /* TIDE_TYPES_H */

@@ -1,0 +1,123 @@
+/* Huge blocks: a request at or above the mmap threshold gets a mapping of
+ * its own, as the seed text describes, so that freeing it gives the memory
+ * straight back with munmap and it never pins the brk heap.  The mapping is
+ * a segment (4 MiB aligned, header in its first OS page) so free() finds it
+ * like any other block; realloc resizes it with mremap. */
+#define _GNU_SOURCE
+#include "internal/internal.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+static _Atomic(uint64_t) huge_count;
+
+uint64_t huge_live(void) { return tide_load(&huge_count); }
+
+/* Offset of the block from the segment start: past the header, aligned. */
+static size_t huge_offset(size_t alignment) {
+  size_t header = tide_align_up(TIDE_HUGE_HEADER_SIZE, tide_os_page);
+  return alignment > header ? alignment : header;
+}
+
+static void huge_init(tide_segment *seg, size_t map_size, size_t offset) {
+  seg->heap = NULL;
+  seg->kind = TIDE_SEG_HUGE;
+  seg->size = map_size;
+  seg->commit_end = (uint8_t *)seg + map_size;
+  seg->free_slices = 0;
+  tide_page *page = &seg->pages[0];
+  memset(page, 0, sizeof(*page));
+  page->start = (uint8_t *)seg + offset;
+  page->reserved = page->capacity = page->used = 1;
+  page->bin = TIDE_BIN_LARGE;
+}
+
+void *huge_alloc(size_t size, size_t alignment) {
+  size_t offset = huge_offset(alignment);
+  size_t map_size = tide_align_up(offset + size, tide_os_page);
+  if (size > PTRDIFF_MAX || map_size < size) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  size_t map_align = alignment > TIDE_SEGMENT_SIZE ? alignment : TIDE_SEGMENT_SIZE;
+  tide_segment *seg = os_mmap_aligned(map_size, map_align);
+  if (seg == NULL) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  os_name(seg, map_size, "tidemalloc huge block");
+  huge_init(seg, map_size, offset);
+  segment_map_set(seg, true);
+  tide_add(&huge_count, 1);
+  return seg->pages[0].start;
+}
+
+/* glibc's dynamic threshold: freeing a mapped block bigger than the
+ * threshold raises it, so a program that repeatedly allocates blocks of
+ * that size gets them from the heap instead of a fresh mapping each time. */
+static void huge_adjust_threshold(size_t block) {
+  if (tide_opt.mmap_threshold_fixed) return;
+  if (block > tide_opt.mmap_threshold && block <= TIDE_MMAP_THRESHOLD_MAX) {
+    tide_opt.mmap_threshold = block;
+    tide_opt.trim_threshold = 2 * block;
+  }
+}
+
+void huge_free(tide_segment *seg, void *p) {
+  tide_page *page = &seg->pages[0];
+  if (p != page->start) tide_fatal("free", "invalid pointer", p);
+  size_t block = seg->size - (size_t)(page->start - (uint8_t *)seg);
+  huge_adjust_threshold(block);
+  segment_map_set(seg, false);
+  atomic_fetch_sub(&huge_count, 1);
+  os_munmap(seg, seg->size);
+}
+
+size_t huge_usable(tide_segment *seg, const void *p) {
+  return (size_t)((uint8_t *)seg + seg->size - (const uint8_t *)p);
+}
+
+/* Resize in place if the kernel can; else move the pages (no copy) into a
+ * fresh aligned reservation.  NULL with errno = ENOMEM if neither works; the
+ * block is then untouched. */
+void *huge_realloc(tide_segment *seg, void *p, size_t size) {
+  size_t offset = (size_t)((uint8_t *)p - (uint8_t *)seg);
+  size_t new_size = tide_align_up(offset + size, tide_os_page);
+  if (new_size < size) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  if (new_size == seg->size) return p;
+  size_t old_size = seg->size;
+  if (os_mremap(seg, old_size, new_size, 0, NULL) != NULL) {
+    segment_map_set(seg, false);
+    seg->size = new_size;
+    seg->commit_end = (uint8_t *)seg + new_size;
+    segment_map_set(seg, true);
+    return p;
+  }
+  size_t align = offset > TIDE_SEGMENT_SIZE ? offset : TIDE_SEGMENT_SIZE;
+  uint8_t *dest = os_mmap_aligned(new_size, align);
+  if (dest == NULL) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  void *moved = os_mremap(seg, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED,
+                          dest);
+  if (moved == NULL) {
+    os_munmap(dest, new_size);
+    errno = ENOMEM;
+    return NULL;
+  }
+  /* The reservation's pages were replaced, not given back: undo its count. */
+  atomic_fetch_sub(&tide_os_stats.mapped, new_size);
+  segment_map_set(seg, false);
+  seg = (tide_segment *)dest;
+  seg->size = new_size;
+  seg->commit_end = dest + new_size;
+  seg->pages[0].start = dest + offset;
+  segment_map_set(seg, true);
+  os_name(seg, new_size, "tidemalloc huge block");
+  return seg->pages[0].start;
+}

@@ -1,0 +1,190 @@
+/* The one door to the kernel: every brk, mmap, munmap, mremap and madvise
+ * tidemalloc makes goes through here, is counted, and is traced.
+ * Error policy: a failed call returns NULL/false with errno set and leaves
+ * nothing half done; callers fall back or report ENOMEM.  Nothing aborts. */
+#define _GNU_SOURCE
+#include "internal/internal.h"
+
+#include <errno.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+tide_os_counts tide_os_stats;
+
+#ifndef PR_SET_VMA
+#define PR_SET_VMA 0x53564d41
+#define PR_SET_VMA_ANON_NAME 0
+#endif
+
+static const uintptr_t os_failed = ~(uintptr_t)0;
+
+static void os_count(tide_os_op op, size_t bytes, bool ok) {
+  if (!ok) {
+    tide_add(&tide_os_stats.failures, 1);
+    return;
+  }
+  tide_add(&tide_os_stats.calls[op], 1);
+  tide_add(&tide_os_stats.bytes[op], bytes);
+}
+
+static void os_mapped_add(size_t bytes) {
+  uint64_t now = tide_add(&tide_os_stats.mapped, bytes) + bytes;
+  uint64_t peak = tide_load(&tide_os_stats.mapped_peak);
+  while (now > peak && !atomic_compare_exchange_weak(&tide_os_stats.mapped_peak,
+                                                     &peak, now)) {
+  }
+}
+
+static void os_returned(size_t bytes) {
+  tide_add(&tide_os_stats.returned, bytes);
+}
+
+void os_note_reused(size_t bytes) {
+  atomic_fetch_sub_explicit(&tide_os_stats.purged, bytes, memory_order_relaxed);
+}
+
+/* Naming our mappings lets /proc/PID/maps tell them apart; kernels without
+ * CONFIG_ANON_VMA_NAME refuse, and then we stop trying. */
+void os_name(void *p, size_t size, const char *name) {
+  static _Atomic(int) unsupported;
+  if (tide_load(&unsupported)) return;
+  if (prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, (unsigned long)p, size,
+            (unsigned long)name) != 0)
+    tide_store(&unsupported, 1);
+}
+
+void *os_mmap(void *hint, size_t size) {
+  int saved = errno;
+  void *p = mmap(hint, size, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  bool ok = p != MAP_FAILED;
+  int err = ok ? 0 : errno;
+  os_count(TIDE_OS_MMAP, size, ok);
+  trace_os(TIDE_OS_MMAP, (uintptr_t)hint, size, ok ? (uintptr_t)p : os_failed,
+           err, 0);
+  if (!ok) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  os_mapped_add(size);
+  errno = saved;
+  return p;
+}
+
+bool os_munmap(void *p, size_t size) {
+  int saved = errno;
+  bool ok = munmap(p, size) == 0;
+  int err = ok ? 0 : errno;
+  os_count(TIDE_OS_MUNMAP, size, ok);
+  trace_os(TIDE_OS_MUNMAP, (uintptr_t)p, size, ok ? 0 : os_failed, err, 0);
+  if (ok) {
+    atomic_fetch_sub_explicit(&tide_os_stats.mapped, size, memory_order_relaxed);
+    os_returned(size);
+  }
+  errno = saved;
+  return ok;
+}
+
+/* A mapping of size bytes whose start is a multiple of alignment (a power of
+ * two >= the page size).  Linux places mappings top-down, so asking for the
+ * aligned address just below the last one usually succeeds in one call;
+ * otherwise map size + alignment and cut off both ends. */
+void *os_mmap_aligned(size_t size, size_t alignment) {
+  static _Atomic(uintptr_t) next_hint;
+  uintptr_t hint = tide_load(&next_hint);
+  if (hint > size + alignment) {
+    uintptr_t want = tide_align_down(hint - size, alignment);
+    void *p = os_mmap((void *)want, size);
+    if (p == NULL) return NULL;
+    if ((uintptr_t)p == want) {
+      tide_store(&next_hint, want);
+      return p;
+    }
+    os_munmap(p, size);
+  }
+  if (size + alignment < size) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  uint8_t *raw = os_mmap(NULL, size + alignment);
+  if (raw == NULL) return NULL;
+  uint8_t *p = (uint8_t *)tide_align_up((uintptr_t)raw, alignment);
+  size_t head = (size_t)(p - raw);
+  size_t tail = alignment - head;
+  /* The cut-off ends were never ours to hand out: not "returned" memory. */
+  if (head) os_munmap(raw, head);
+  if (tail) os_munmap(p + size, tail);
+  atomic_fetch_sub_explicit(&tide_os_stats.returned, head + tail,
+                            memory_order_relaxed);
+  tide_store(&next_hint, (uintptr_t)p);
+  return p;
+}
+
+void *os_mremap(void *p, size_t old_size, size_t new_size, int flags,
+                void *new_addr) {
+  int saved = errno;
+  void *q = mremap(p, old_size, new_size, flags, new_addr);
+  bool ok = q != MAP_FAILED;
+  int err = ok ? 0 : errno;
+  os_count(TIDE_OS_MREMAP, new_size, ok);
+  trace_os(TIDE_OS_MREMAP, (uintptr_t)p, new_size,
+           ok ? (uintptr_t)q : os_failed, err, old_size);
+  if (!ok) {
+    errno = saved;
+    return NULL;
+  }
+  if (new_size > old_size) {
+    os_mapped_add(new_size - old_size);
+  } else {
+    atomic_fetch_sub_explicit(&tide_os_stats.mapped, old_size - new_size,
+                              memory_order_relaxed);
+    os_returned(old_size - new_size);
+  }
+  errno = saved;
+  return q;
+}
+
+/* Give pages back but keep the range: the next touch faults in zero pages. */
+bool os_purge(void *p, size_t size) {
+  int saved = errno;
+  bool ok = madvise(p, size, MADV_DONTNEED) == 0;
+  int err = ok ? 0 : errno;
+  os_count(TIDE_OS_MADVISE, size, ok);
+  trace_os(TIDE_OS_MADVISE, (uintptr_t)p, size, ok ? 0 : os_failed, err,
+           MADV_DONTNEED);
+  if (ok) {
+    tide_add(&tide_os_stats.purged, size);
+    os_returned(size);
+  }
+  errno = saved;
+  return ok;
+}
+
+/* glibc's sbrk/brk keep their cached break (__curbrk) in step with ours, so
+ * that other code calling sbrk sees the real break. */
+uintptr_t os_brk_current(void) { return (uintptr_t)sbrk(0); }
+
+bool os_brk_set(uintptr_t new_break) {
+  static _Atomic(long) brk_calls;
+  int saved = errno;
+  uintptr_t old = os_brk_current();
+  bool grow = new_break > old;
+  size_t delta = grow ? new_break - old : old - new_break;
+  long n = tide_add(&brk_calls, 1) + 1;
+  bool ok;
+  int err = 0;
+  if (tide_opt.fault_brk > 0 && n >= tide_opt.fault_brk) {
+    ok = false;
+    err = ENOMEM;
+  } else {
+    ok = brk((void *)new_break) == 0;
+    if (!ok) err = errno;
+  }
+  tide_os_op op = grow ? TIDE_OS_BRK_GROW : TIDE_OS_BRK_SHRINK;
+  os_count(op, delta, ok);
+  trace_os(op, new_break, delta, ok ? new_break : old, err, 0);
+  if (ok && !grow) os_returned(delta);
+  errno = saved;
+  return ok;
+}

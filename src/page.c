@@ -1,0 +1,176 @@
+/* Pages: runs of slices cut into blocks of one size class.  A page's free
+ * list is extended lazily, a few KiB at a time, so that memory is touched
+ * (and becomes resident) only as blocks are really handed out. */
+#define _GNU_SOURCE
+#include "internal/internal.h"
+
+#include <string.h>
+
+/* Extending the free list touches the blocks it links: keep it to about one
+ * OS page at a time. */
+#define EXTEND_BYTES 4096
+
+static void page_init(tide_page *page, unsigned bin, size_t block_size) {
+  page->bin = (uint8_t)bin;
+  page->block_size = (uint32_t)block_size;
+  /* floor(2^64 / size) + 1 (exact for powers of two): offset * inv >> 64 is
+   * offset / size for every offset inside a segment. */
+  page->block_inv = UINT64_MAX / block_size + 1;
+  page->reserved =
+      (uint32_t)(((size_t)page->slice_count << TIDE_SLICE_SHIFT) / block_size);
+  page->capacity = 0;
+  page->used = 0;
+  page->free = NULL;
+  page->flags = 0;
+  tide_store(&page->in_full, 0);
+  tide_store(&page->wake_pending, 0);
+  tide_store(&page->thread_free, 0);
+  page->next = page->prev = page->wake_next = NULL;
+}
+
+bool page_extend(tide_page *page) {
+  uint32_t room = page->reserved - page->capacity;
+  if (room == 0) return false;
+  uint32_t count = (uint32_t)(EXTEND_BYTES / page->block_size);
+  if (count == 0) count = 1;
+  if (count > room) count = room;
+  size_t bs = page->block_size;
+  uint8_t *first = page->start + (size_t)page->capacity * bs;
+  tide_block *b = (tide_block *)first;
+  for (uint32_t i = 1; i < count; i++) {
+    tide_block *next = (tide_block *)(first + i * bs);
+    b->next_encoded = block_encode(next, b);
+    b = next;
+  }
+  b->next_encoded = block_encode(page->free, b);
+  page->free = (tide_block *)first;
+  page->capacity += count;
+  return true;
+}
+
+/* Take the blocks other threads freed into this page. */
+void page_collect(tide_page *page) {
+  if (tide_load(&page->thread_free) == 0) return;
+  uintptr_t head = atomic_exchange_explicit(&page->thread_free, 0,
+                                            memory_order_acquire);
+  tide_block *first = (tide_block *)head;
+  if (first == NULL) return;
+  uint32_t count = 1;
+  tide_block *last = first;
+  for (tide_block *next; (next = block_next(last)) != NULL; last = next) count++;
+  if (tide_unlikely(count > page->used))
+    tide_fatal("free", "corrupted remote free list in page", page->start);
+  last->next_encoded = block_encode(page->free, last);
+  page->free = first;
+  page->used -= count;
+}
+
+/* Is b on one of page's free lists?  Only asked when b carries the freed
+ * key, so a double free is told apart from a user's data by looking. */
+bool page_contains_free(tide_page *page, const tide_block *b) {
+  for (tide_block *f = page->free; f; f = block_next(f))
+    if (f == b) return true;
+  for (tide_block *f = (tide_block *)tide_load(&page->thread_free); f;
+       f = block_next(f))
+    if (f == b) return true;
+  return false;
+}
+
+/* A new page for bin, at the front of its queue. */
+tide_page *page_alloc(tide_heap *heap, unsigned bin) {
+  tide_page *page = segment_span_alloc(heap, sizeclass_page_slices(bin));
+  if (page == NULL) return NULL;
+  page_init(page, bin, tide_bin_size[bin]);
+  heap->stats.bin_pages[bin]++;
+  page_extend(page);
+  heap_queue_push(heap, &heap->queues[bin], page);
+  return page;
+}
+
+/* A block bigger than the largest class, below the mmap threshold: a page of
+ * one block.  It lives in heap->full, so a remote free wakes the owner. */
+void *page_alloc_large(tide_heap *heap, size_t size) {
+  unsigned slices = (unsigned)((size + TIDE_SLICE_SIZE - 1) >> TIDE_SLICE_SHIFT);
+  tide_page *page = segment_span_alloc(heap, slices);
+  if (page == NULL) return NULL;
+  page_init(page, TIDE_BIN_LARGE, (size_t)slices << TIDE_SLICE_SHIFT);
+  heap->stats.bin_pages[TIDE_BIN_LARGE]++;
+  page->capacity = page->used = 1;
+  page->flags = TIDE_PAGE_IN_FULL;
+  tide_store(&page->in_full, 1);
+  heap_queue_push(heap, &heap->full, page);
+  return page->start;
+}
+
+/* The page has no free block: park it in heap->full.  A remote free may
+ * race with this; the seq_cst pair (in_full store, thread_free load here;
+ * push, in_full load in the freer) guarantees one side sees the other.
+ * Returns false if blocks arrived meanwhile and the page stays. */
+static bool page_to_full(tide_heap *heap, tide_page *page) {
+  atomic_store(&page->in_full, 1);
+  if (atomic_load(&page->thread_free) != 0) {
+    atomic_store(&page->in_full, 0);
+    return false;
+  }
+  heap_queue_remove(heap, &heap->queues[page->bin], page);
+  page->flags |= TIDE_PAGE_IN_FULL;
+  heap_queue_push(heap, &heap->full, page);
+  return true;
+}
+
+/* Give the page's slices back to its segment. */
+void page_free(tide_heap *heap, tide_page *page) {
+  if (page->flags & TIDE_PAGE_IN_FULL) {
+    heap_queue_remove(heap, &heap->full, page);
+    page->flags &= (uint8_t)~TIDE_PAGE_IN_FULL;
+    atomic_store(&page->in_full, 0);
+  } else {
+    heap_queue_remove(heap, &heap->queues[page->bin], page);
+  }
+  /* The page may still sit on the wake list: unlink it before it is gone. */
+  if (atomic_load(&page->wake_pending)) heap_wake_drain(heap);
+  heap->stats.bin_pages[page->bin]--;
+  segment_span_free(heap, page);
+}
+
+/* All blocks of the page are free.  Keep the last page of a size class (a
+ * program that frees and allocates one object in a loop must not make and
+ * drop a page each time); give the others back. */
+void page_retire(tide_heap *heap, tide_page *page) {
+  if (page->bin != TIDE_BIN_LARGE && !(page->flags & TIDE_PAGE_IN_FULL)) {
+    tide_page_queue *q = &heap->queues[page->bin];
+    if (q->first == page && page->next == NULL) return;
+  }
+  page_free(heap, page);
+}
+
+void *page_malloc_generic(tide_heap *heap, size_t size, unsigned bin) {
+  (void)size;
+  if (tide_load(&heap->wake) != NULL) heap_wake_drain(heap);
+  tide_page_queue *q = &heap->queues[bin];
+  tide_page *page = q->first;
+  while (page != NULL) {
+    tide_page *next = page->next;
+    if (page->free == NULL) page_collect(page);
+    if (page->free == NULL) page_extend(page);
+    if (page->free != NULL) break;
+    if (!page_to_full(heap, page)) {
+      page_collect(page);
+      if (page->free != NULL) break;
+    }
+    page = next;
+  }
+  if (page == NULL) {
+    page = page_alloc(heap, bin);
+    if (page == NULL) return NULL;
+  } else if (page != q->first) {
+    heap_queue_remove(heap, q, page);
+    heap_queue_push(heap, q, page);
+  }
+  heap_update_direct(heap, bin);
+  tide_block *b = page->free;
+  page->free = block_next(b);
+  b->freed_key = 0;
+  page->used++;
+  return b;
+}

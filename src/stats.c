@@ -1,0 +1,354 @@
+/* Statistics: per-thread counters merged on read, the OS counters of os.c,
+ * and the brk heap's extent.  One list of fields drives the JSON and text
+ * printers; mallinfo, malloc_stats and malloc_info are views of the same. */
+#define _GNU_SOURCE
+#include "internal/internal.h"
+#include "tidemalloc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <malloc.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Every scalar field of struct tide_stats, in order. */
+#define STATS_SCALARS(X)                                                        \
+  X(requested_bytes) X(allocated_bytes) X(allocated_peak) X(committed_bytes)   \
+  X(committed_peak) X(resident_bytes) X(returned_bytes) X(heap_start)          \
+  X(heap_break) X(heap_peak_break) X(heap_bytes) X(mapped_bytes)               \
+  X(mapped_peak) X(huge_blocks) X(huge_bytes)
+#define STATS_OS(X) X(brk_grow) X(brk_shrink) X(mmap) X(munmap) X(mremap) X(madvise)
+#define STATS_TAIL(X)                                                           \
+  X(os_failures) X(malloc_calls) X(free_calls) X(threads_alive)                \
+  X(threads_created) X(segments) X(brk_segments)
+
+static _Atomic(uint64_t) peak_allocated, peak_committed;
+
+static void stats_raise(_Atomic(uint64_t) *peak, uint64_t now) {
+  uint64_t old = tide_load(peak);
+  while (now > old && !atomic_compare_exchange_weak(peak, &old, now)) {
+  }
+}
+
+static void stats_add_heap(tide_heap *heap, void *arg) {
+  struct tide_stats *s = arg;
+  const tide_heap_stats *h = &heap->stats;
+  s->requested_bytes += __atomic_load_n(&h->requested_bytes, __ATOMIC_RELAXED);
+  for (unsigned bin = 1; bin <= TIDE_BIN_LARGE; bin++) {
+    uint64_t made = __atomic_load_n(&h->bin_malloc[bin], __ATOMIC_RELAXED);
+    uint64_t freed = __atomic_load_n(&h->bin_free[bin], __ATOMIC_RELAXED);
+    int64_t pages = __atomic_load_n(&h->bin_pages[bin], __ATOMIC_RELAXED);
+    s->malloc_calls += made;
+    s->free_calls += freed;
+    if (bin == TIDE_BIN_LARGE) continue;
+    s->classes[bin - 1].blocks_used += made - freed; /* wraps back when summed */
+    s->classes[bin - 1].pages += (uint64_t)pages;
+  }
+  s->allocated_bytes += h->large_bytes_malloc - h->large_bytes_free;
+  s->allocated_bytes += h->huge_bytes_malloc - h->huge_bytes_free;
+  s->huge_bytes += h->huge_bytes_malloc - h->huge_bytes_free;
+  s->malloc_calls += h->huge_malloc;
+  s->free_calls += h->huge_free;
+}
+
+static void stats_collect(struct tide_stats *s) {
+  uint32_t version = s->version, size = s->size;
+  memset(s, 0, sizeof(*s));
+  s->version = version;
+  s->size = size;
+  s->class_count = TIDE_BIN_COUNT - 1;
+  heap_for_each(stats_add_heap, s);
+  stats_add_heap(&tide_heap_empty, s);
+  for (unsigned bin = 1; bin < TIDE_BIN_COUNT; bin++) {
+    struct tide_class_stats *c = &s->classes[bin - 1];
+    c->block_size = tide_bin_size[bin];
+    if ((int64_t)c->blocks_used < 0) c->blocks_used = 0; /* racy read */
+    uint64_t per_page =
+        ((uint64_t)sizeclass_page_slices(bin) << TIDE_SLICE_SHIFT) / c->block_size;
+    uint64_t room = c->pages * per_page;
+    c->blocks_free = room > c->blocks_used ? room - c->blocks_used : 0;
+    s->allocated_bytes += c->blocks_used * c->block_size;
+  }
+  tide_brk_info brk;
+  brk_info(&brk);
+  s->heap_start = brk.start;
+  s->heap_break = brk.brk;
+  s->heap_peak_break = brk.peak;
+  s->heap_bytes = brk.brk - brk.start;
+  s->brk_segments = brk.segments;
+  s->mapped_bytes = tide_load(&tide_os_stats.mapped);
+  s->mapped_peak = tide_load(&tide_os_stats.mapped_peak);
+  s->huge_blocks = huge_live();
+  s->committed_bytes = s->heap_bytes + s->mapped_bytes;
+  uint64_t purged = tide_load(&tide_os_stats.purged);
+  s->resident_bytes = s->committed_bytes > purged ? s->committed_bytes - purged : 0;
+  s->returned_bytes = tide_load(&tide_os_stats.returned);
+#define OS_COUNTER(name, op)                                    \
+  s->name.calls = tide_load(&tide_os_stats.calls[op]);         \
+  s->name.bytes = tide_load(&tide_os_stats.bytes[op]);
+  OS_COUNTER(brk_grow, TIDE_OS_BRK_GROW)
+  OS_COUNTER(brk_shrink, TIDE_OS_BRK_SHRINK)
+  OS_COUNTER(mmap, TIDE_OS_MMAP)
+  OS_COUNTER(munmap, TIDE_OS_MUNMAP)
+  OS_COUNTER(mremap, TIDE_OS_MREMAP)
+  OS_COUNTER(madvise, TIDE_OS_MADVISE)
+#undef OS_COUNTER
+  s->os_failures = tide_load(&tide_os_stats.failures);
+  heap_counts(&s->threads_alive, &s->threads_created);
+  s->segments = segment_count();
+  stats_raise(&peak_allocated, s->allocated_bytes);
+  stats_raise(&peak_committed, s->committed_bytes);
+  s->allocated_peak = tide_load(&peak_allocated);
+  s->committed_peak = tide_load(&peak_committed);
+}
+
+/* Sampled when a segment is made, so that peaks see the high points. */
+void stats_sample(void) {
+  struct tide_stats s = {.version = TIDE_STATS_VERSION, .size = sizeof(s)};
+  stats_collect(&s);
+}
+
+int tide_stats(struct tide_stats *out) {
+  if (out == NULL || out->version != TIDE_STATS_VERSION ||
+      out->size != sizeof(struct tide_stats)) {
+    errno = EINVAL;
+    return -1;
+  }
+  stats_collect(out);
+  return 0;
+}
+
+/* ---- Printing -------------------------------------------------------------- */
+static void print_json(tide_buf *b, const struct tide_stats *s) {
+  fmt_str(b, "{\"tidemalloc\":\"0.1\",\"pid\":");
+  fmt_u64(b, (uint64_t)getpid());
+#define JSON_FIELD(name) fmt_str(b, ",\"" #name "\":"); fmt_u64(b, s->name);
+#define JSON_OS(name)                                 \
+  fmt_str(b, ",\"" #name "\":{\"calls\":");           \
+  fmt_u64(b, s->name.calls);                          \
+  fmt_str(b, ",\"bytes\":");                          \
+  fmt_u64(b, s->name.bytes);                          \
+  fmt_str(b, "}");
+  STATS_SCALARS(JSON_FIELD)
+  STATS_OS(JSON_OS)
+  STATS_TAIL(JSON_FIELD)
+#undef JSON_FIELD
+#undef JSON_OS
+  fmt_str(b, ",\"classes\":[");
+  bool first = true;
+  for (uint32_t i = 0; i < s->class_count; i++) {
+    const struct tide_class_stats *c = &s->classes[i];
+    if (c->pages == 0) continue;
+    fmt_str(b, first ? "{\"block_size\":" : ",{\"block_size\":");
+    first = false;
+    fmt_u64(b, c->block_size);
+    fmt_str(b, ",\"blocks_used\":");
+    fmt_u64(b, c->blocks_used);
+    fmt_str(b, ",\"blocks_free\":");
+    fmt_u64(b, c->blocks_free);
+    fmt_str(b, ",\"pages\":");
+    fmt_u64(b, c->pages);
+    fmt_str(b, "}");
+  }
+  fmt_str(b, "]}\n");
+}
+
+static bool ends_with(const char *s, const char *tail) {
+  size_t n = strlen(s), t = strlen(tail);
+  return n >= t && strcmp(s + n - t, tail) == 0;
+}
+
+/* Addresses in hex, byte counts with units, the rest as numbers. */
+static void print_field(tide_buf *b, const char *label, uint64_t v) {
+  fmt_str(b, label);
+  for (size_t n = strlen(label); n < 24; n++) fmt_str(b, " ");
+  if (strncmp(label, "heap_", 5) == 0 && !ends_with(label, "_bytes"))
+    fmt_hex(b, v);
+  else if (ends_with(label, "_bytes") || ends_with(label, "_peak"))
+    fmt_size(b, v);
+  else
+    fmt_u64(b, v);
+  fmt_str(b, "\n");
+}
+
+static void print_text(tide_buf *b, const struct tide_stats *s) {
+  fmt_str(b, "tidemalloc statistics (pid ");
+  fmt_u64(b, (uint64_t)getpid());
+  fmt_str(b, ")\n");
+#define TEXT_FIELD(name) print_field(b, #name, s->name);
+  STATS_SCALARS(TEXT_FIELD)
+#undef TEXT_FIELD
+#define TEXT_OS(name)                              \
+  fmt_str(b, #name);                               \
+  for (size_t n = strlen(#name); n < 24; n++) fmt_str(b, " "); \
+  fmt_u64(b, s->name.calls);                       \
+  fmt_str(b, " calls, ");                          \
+  fmt_size(b, s->name.bytes);                      \
+  fmt_str(b, "\n");
+  STATS_OS(TEXT_OS)
+#undef TEXT_OS
+#define TEXT_COUNT(name) print_field(b, #name, s->name);
+  STATS_TAIL(TEXT_COUNT)
+#undef TEXT_COUNT
+  fmt_str(b, "size class   in use     free      pages\n");
+  for (uint32_t i = 0; i < s->class_count; i++) {
+    const struct tide_class_stats *c = &s->classes[i];
+    if (c->pages == 0) continue;
+    uint64_t cols[4] = {c->block_size, c->blocks_used, c->blocks_free, c->pages};
+    for (int k = 0; k < 4; k++) {
+      char num[24];
+      tide_buf nb = {num, 0, sizeof(num), -1};
+      fmt_u64(&nb, cols[k]);
+      for (size_t n = nb.len; n < 10; n++) fmt_str(b, " ");
+      num[nb.len] = '\0';
+      fmt_str(b, num);
+      fmt_str(b, " ");
+    }
+    fmt_str(b, "\n");
+  }
+}
+
+void tide_stats_print(int fd, int format) {
+  struct tide_stats s = {.version = TIDE_STATS_VERSION, .size = sizeof(s)};
+  stats_collect(&s);
+  char buf[1024];
+  tide_buf b = {buf, 0, sizeof(buf), fd};
+  if (format == TIDE_STATS_JSON)
+    print_json(&b, &s);
+  else
+    print_text(&b, &s);
+  fmt_flush(&b);
+}
+
+void stats_at_exit(void) {
+  if (tide_opt.stats == 0) return;
+  int fd = 2;
+  if (tide_opt.stats_file[0] != '\0') {
+    fd = open(tide_opt.stats_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) fd = 2;
+  }
+  tide_stats_print(fd, tide_opt.stats == 2 ? TIDE_STATS_JSON : TIDE_STATS_TEXT);
+  if (fd != 2) close(fd);
+}
+
+/* ---- glibc's views ----------------------------------------------------------- */
+struct mallinfo2 tide_mallinfo2(void) {
+  struct tide_stats s = {.version = TIDE_STATS_VERSION, .size = sizeof(s)};
+  stats_collect(&s);
+  uint64_t free_blocks = 0;
+  for (uint32_t i = 0; i < s.class_count; i++) free_blocks += s.classes[i].blocks_free;
+  struct mallinfo2 mi;
+  memset(&mi, 0, sizeof(mi));
+  mi.arena = s.committed_bytes;
+  mi.ordblks = free_blocks;
+  mi.hblks = s.huge_blocks;
+  mi.hblkhd = s.huge_bytes;
+  mi.uordblks = s.allocated_bytes - s.huge_bytes;
+  mi.fordblks = s.committed_bytes > s.allocated_bytes ? s.committed_bytes - s.allocated_bytes : 0;
+  mi.usmblks = s.committed_peak;
+  return mi;
+}
+
+struct mallinfo tide_mallinfo(void) {
+  struct mallinfo2 m2 = tide_mallinfo2();
+  struct mallinfo mi;
+  mi.arena = (int)m2.arena;
+  mi.ordblks = (int)m2.ordblks;
+  mi.smblks = (int)m2.smblks;
+  mi.hblks = (int)m2.hblks;
+  mi.hblkhd = (int)m2.hblkhd;
+  mi.usmblks = (int)m2.usmblks;
+  mi.fsmblks = (int)m2.fsmblks;
+  mi.uordblks = (int)m2.uordblks;
+  mi.fordblks = (int)m2.fordblks;
+  mi.keepcost = (int)m2.keepcost;
+  return mi;
+}
+
+void tide_malloc_stats(void) {
+  struct tide_stats s = {.version = TIDE_STATS_VERSION, .size = sizeof(s)};
+  stats_collect(&s);
+  char buf[512];
+  tide_buf b = {buf, 0, sizeof(buf), 2};
+  /* glibc's lines first, so that scripts reading them keep working. */
+  fmt_str(&b, "Arena 0:\nsystem bytes     = ");
+  fmt_u64(&b, s.committed_bytes);
+  fmt_str(&b, "\nin use bytes     = ");
+  fmt_u64(&b, s.allocated_bytes);
+  fmt_str(&b, "\nTotal (incl. mmap):\nsystem bytes     = ");
+  fmt_u64(&b, s.committed_bytes);
+  fmt_str(&b, "\nin use bytes     = ");
+  fmt_u64(&b, s.allocated_bytes);
+  fmt_str(&b, "\nmax mmap regions = ");
+  fmt_u64(&b, s.huge_blocks);
+  fmt_str(&b, "\nmax mmap bytes   = ");
+  fmt_u64(&b, s.mapped_peak);
+  fmt_str(&b, "\n");
+  print_text(&b, &s);
+  fmt_flush(&b);
+}
+
+int tide_malloc_info(int options, FILE *stream) {
+  if (options != 0 || stream == NULL) {
+    errno = EINVAL;
+    return -1;
+  }
+  struct tide_stats s = {.version = TIDE_STATS_VERSION, .size = sizeof(s)};
+  stats_collect(&s);
+  char buf[4096];
+  tide_buf b = {buf, 0, sizeof(buf), -1};
+  uint64_t free_count = 0, free_bytes = 0;
+  fmt_str(&b, "<malloc version=\"1\">\n<heap nr=\"0\">\n<sizes>\n");
+  uint64_t from = 1;
+  for (uint32_t i = 0; i < s.class_count; i++) {
+    const struct tide_class_stats *c = &s.classes[i];
+    if (c->pages > 0 && c->blocks_free > 0 && b.len + 128 < b.cap) {
+      fmt_str(&b, "<size from=\"");
+      fmt_u64(&b, from);
+      fmt_str(&b, "\" to=\"");
+      fmt_u64(&b, c->block_size);
+      fmt_str(&b, "\" total=\"");
+      fmt_u64(&b, c->blocks_free * c->block_size);
+      fmt_str(&b, "\" count=\"");
+      fmt_u64(&b, c->blocks_free);
+      fmt_str(&b, "\"/>\n");
+      free_count += c->blocks_free;
+      free_bytes += c->blocks_free * c->block_size;
+    }
+    from = c->block_size + 1;
+  }
+  fmt_str(&b, "</sizes>\n<total type=\"fast\" count=\"0\" size=\"0\"/>\n");
+  fmt_str(&b, "<total type=\"rest\" count=\"");
+  fmt_u64(&b, free_count);
+  fmt_str(&b, "\" size=\"");
+  fmt_u64(&b, free_bytes);
+  fmt_str(&b, "\"/>\n<system type=\"current\" size=\"");
+  fmt_u64(&b, s.committed_bytes);
+  fmt_str(&b, "\"/>\n<system type=\"max\" size=\"");
+  fmt_u64(&b, s.committed_peak);
+  fmt_str(&b, "\"/>\n<aspace type=\"total\" size=\"");
+  fmt_u64(&b, s.committed_bytes);
+  fmt_str(&b, "\"/>\n<aspace type=\"mprotect\" size=\"");
+  fmt_u64(&b, s.committed_bytes);
+  fmt_str(&b, "\"/>\n</heap>\n<total type=\"fast\" count=\"0\" size=\"0\"/>\n");
+  fmt_str(&b, "<total type=\"rest\" count=\"");
+  fmt_u64(&b, free_count);
+  fmt_str(&b, "\" size=\"");
+  fmt_u64(&b, free_bytes);
+  fmt_str(&b, "\"/>\n<total type=\"mmap\" count=\"");
+  fmt_u64(&b, s.huge_blocks);
+  fmt_str(&b, "\" size=\"");
+  fmt_u64(&b, s.mapped_bytes);
+  fmt_str(&b, "\"/>\n<system type=\"current\" size=\"");
+  fmt_u64(&b, s.committed_bytes);
+  fmt_str(&b, "\"/>\n<system type=\"max\" size=\"");
+  fmt_u64(&b, s.committed_peak);
+  fmt_str(&b, "\"/>\n<aspace type=\"total\" size=\"");
+  fmt_u64(&b, s.committed_bytes);
+  fmt_str(&b, "\"/>\n<aspace type=\"mprotect\" size=\"");
+  fmt_u64(&b, s.committed_bytes);
+  fmt_str(&b, "\"/>\n</malloc>\n");
+  /* stdio may allocate its buffer: fine here, we hold no lock. */
+  fwrite(buf, 1, b.len, stream);
+  return 0;
+}
