@@ -164,6 +164,13 @@ out:
   return ok;
 }
 
+bool brk_is_top(tide_segment *seg) {
+  tide_lock_take(&brk_heap.lock);
+  bool top = seg == brk_heap.top;
+  tide_lock_give(&brk_heap.lock);
+  return top;
+}
+
 void brk_info(tide_brk_info *out) {
   tide_lock_take(&brk_heap.lock);
   out->start = brk_heap.start;

@@ -208,25 +208,27 @@ void segment_release(tide_segment *seg) {
   }
 }
 
-/* After the break came down, empty brk segments in the cache may now be the
- * top: let them go too. */
+/* After the break came down, an empty brk segment in the cache may now be
+ * the top: let it go too, and the one under it, and so on. */
 void segment_cache_trim_brk(void) {
+  tide_lock_take(&seg_cache.lock);
   bool progress = true;
   while (progress) {
     progress = false;
-    tide_lock_take(&seg_cache.lock);
     for (tide_segment *s = seg_cache.list; s; s = s->next) {
-      if (s->kind != TIDE_SEG_BRK) continue;
+      if (s->kind != TIDE_SEG_BRK || !brk_is_top(s)) continue;
+      /* Unlink first: once the break is below it, s is gone. */
+      list_remove(&seg_cache.list, s);
       segment_map_set(s, false);
-      if (brk_release(s)) {
-        list_remove(&seg_cache.list, s);
-        progress = true;
-        break;
+      progress = brk_release(s);
+      if (!progress) {
+        segment_map_set(s, true);
+        list_push(&seg_cache.list, s);
       }
-      segment_map_set(s, true);
+      break;
     }
-    tide_lock_give(&seg_cache.lock);
   }
+  tide_lock_give(&seg_cache.lock);
 }
 
 /* malloc_trim: every cached segment gives back all it can. */

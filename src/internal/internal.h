@@ -202,6 +202,7 @@ tide_hidden tide_segment *brk_segment_new(size_t first_commit);
 tide_hidden bool brk_extend(tide_segment *seg, uint8_t *need_end);
 tide_hidden size_t brk_trim_top(tide_segment *seg, bool force);
 tide_hidden bool brk_release(tide_segment *seg);
+tide_hidden bool brk_is_top(tide_segment *seg);
 tide_hidden void brk_info(tide_brk_info *out);
 tide_hidden void brk_fork_prepare(void);
 tide_hidden void brk_fork_parent(void);
