@@ -89,8 +89,12 @@ static inline void free_block(void *p, const char *func) {
       b->freed_key = tide_freed_key;
       page->free = b;
       free_count(heap, page);
-      if (tide_unlikely(--page->used == 0 || page->flags != 0))
+      if (tide_unlikely(--page->used == 0 || page->flags != 0)) {
+        /* The sole page of its class stays (page_retire would keep it):
+         * a malloc/free loop must not pay a call for it. */
+        if (page->flags == 0 && page->next == NULL && page->prev == NULL) return;
         free_local_slow(heap, page);
+      }
       return;
     }
   }

@@ -110,12 +110,15 @@ void heap_wake_drain(tide_heap *heap) {
 
 /* ---- Purge clock -------------------------------------------------------------- */
 static void heap_purge(tide_heap *heap, bool force) {
+  int req = tide_tls_request;
+  size_t req_size = tide_tls_request_size;
   trace_request(TIDE_REQ_PURGE, 0);
   uint64_t now = init_clock_ns();
   for (tide_segment *s = heap->segments; s; s = s->next) segment_purge(s, now, force);
   for (tide_segment *s = heap->segments_full; s; s = s->next)
     segment_purge(s, now, force);
   segment_cache_purge(now);
+  trace_request((tide_request)req, req_size);
 }
 
 void heap_maybe_purge(tide_heap *heap) {

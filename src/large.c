@@ -91,7 +91,7 @@ void *huge_realloc(tide_segment *seg, void *p, size_t size) {
   if (new_size == seg->size) return p;
   size_t old_size = seg->size;
   if (os_mremap(seg, old_size, new_size, 0, NULL) != NULL) {
-    segment_map_set(seg, false);
+    segment_map_range((uintptr_t)seg, old_size, false);
     seg->size = new_size;
     seg->commit_end = (uint8_t *)seg + new_size;
     segment_map_set(seg, true);
@@ -110,9 +110,10 @@ void *huge_realloc(tide_segment *seg, void *p, size_t size) {
     errno = ENOMEM;
     return NULL;
   }
-  /* The reservation's pages were replaced, not given back: undo its count. */
+  /* The reservation's pages were replaced, not given back: undo its count.
+   * The old address is gone now: only its range is forgotten. */
   atomic_fetch_sub(&tide_os_stats.mapped, new_size);
-  segment_map_set(seg, false);
+  segment_map_range((uintptr_t)seg, old_size, false);
   seg = (tide_segment *)dest;
   seg->size = new_size;
   seg->commit_end = dest + new_size;

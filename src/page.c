@@ -131,6 +131,7 @@ void page_free(tide_heap *heap, tide_page *page) {
   if (atomic_load(&page->wake_pending)) heap_wake_drain(heap);
   heap->stats.bin_pages[page->bin]--;
   segment_span_free(heap, page);
+  heap_maybe_purge(heap); /* a program that only frees still gives back */
 }
 
 /* All blocks of the page are free.  Keep the last page of a size class (a

@@ -35,10 +35,9 @@ static void map_bits(_Atomic(uint64_t) *map, uintptr_t first, uintptr_t count,
   }
 }
 
-void segment_map_set(tide_segment *seg, bool live) {
-  uintptr_t unit = (uintptr_t)seg >> TIDE_SEGMENT_SHIFT;
-  uintptr_t units = tide_align_up(seg->size, TIDE_SEGMENT_SIZE) >>
-                    TIDE_SEGMENT_SHIFT;
+void segment_map_range(uintptr_t addr, size_t size, bool live) {
+  uintptr_t unit = addr >> TIDE_SEGMENT_SHIFT;
+  uintptr_t units = tide_align_up(size, TIDE_SEGMENT_SIZE) >> TIDE_SEGMENT_SHIFT;
   if (unit + units > TIDE_MAP_BITS) return; /* beyond the map: never ours */
   map_bits(tide_segmap_head, unit, 1, live);
   map_bits(tide_segmap_cont, unit + 1, units - 1, live);
@@ -46,6 +45,10 @@ void segment_map_set(tide_segment *seg, bool live) {
     tide_add(&seg_live, 1);
   else
     atomic_fetch_sub(&seg_live, 1);
+}
+
+void segment_map_set(tide_segment *seg, bool live) {
+  segment_map_range((uintptr_t)seg, seg->size, live);
 }
 
 uint64_t segment_count(void) { return tide_load(&seg_live); }

@@ -183,6 +183,7 @@ tide_hidden tide_page *segment_span_alloc(tide_heap *heap, unsigned slices);
 tide_hidden void segment_span_free(tide_heap *heap, tide_page *page);
 tide_hidden void segment_purge(tide_segment *seg, uint64_t now_ns, bool force);
 tide_hidden void segment_map_set(tide_segment *seg, bool live);
+tide_hidden void segment_map_range(uintptr_t addr, size_t size, bool live);
 tide_hidden tide_segment *segment_find(const void *p);
 tide_hidden void segment_release(tide_segment *seg);
 tide_hidden size_t segment_cache_trim(void);
