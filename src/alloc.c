@@ -175,7 +175,7 @@ size_t alloc_usable_size(const void *p, const char *func) {
   tide_segment *seg = segment_find(p);
   if (seg == NULL) tide_fatal(func, "invalid pointer", p);
   if (seg->kind == TIDE_SEG_HUGE) {
-    if (p != seg->pages[0].start) tide_fatal(func, "invalid pointer", p);
+    if (p != page_start(&seg->pages[0])) tide_fatal(func, "invalid pointer", p);
     return huge_usable(seg, p);
   }
   tide_page *page = page_of(seg, p);
@@ -203,7 +203,7 @@ void *tide_realloc(void *p, size_t size) {
         (((tide_block *)p)->freed_key == tide_freed_key &&
          page_contains_free(page, p)))
       tide_fatal("realloc", "invalid pointer", p);
-  } else if (p != seg->pages[0].start) {
+  } else if (p != page_start(&seg->pages[0])) {
     tide_fatal("realloc", "invalid pointer", p);
   }
   size_t usable = alloc_usable_size(p, "realloc");

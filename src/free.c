@@ -8,10 +8,10 @@
 #include "internal/internal.h"
 #include "tidemalloc.h"
 
+/* Large blocks' bytes are counted where they are freed: free_local_slow
+ * (their page is always parked in full) or free_generic. */
 static inline void free_count(tide_heap *heap, const tide_page *page) {
   heap->stats.bin_free[page->bin]++;
-  if (tide_unlikely(page->bin == TIDE_BIN_LARGE))
-    heap->stats.large_bytes_free += page->block_size;
 }
 
 static tide_noinline void free_check_double(tide_page *page, tide_block *b,
@@ -25,6 +25,7 @@ static tide_noinline void free_local_slow(tide_heap *heap, tide_page *page) {
   trace_request(TIDE_REQ_FREE, 0);
   if (page->flags & TIDE_PAGE_IN_FULL) {
     if (page->bin == TIDE_BIN_LARGE) {
+      heap->stats.large_bytes_free += page->block_size;
       page_free(heap, page);
       return;
     }
@@ -45,7 +46,7 @@ static void free_remote(tide_segment *seg, tide_page *page, tide_block *b) {
     tide_heap *owner = seg->heap;
     tide_page *first = atomic_load(&owner->wake);
     do {
-      page->wake_next = first;
+      seg->wake_next[page - seg->pages] = first;
     } while (!atomic_compare_exchange_weak(&owner->wake, &first, page));
   }
 }
@@ -71,6 +72,7 @@ static tide_noinline void free_generic(void *p, const char *func) {
    * secret that malloc clears, so finding it means a double free. */
   if (b->freed_key == tide_freed_key) tide_fatal(func, "double free", b);
   free_count(heap, page);
+  if (page->bin == TIDE_BIN_LARGE) heap->stats.large_bytes_free += page->block_size;
   free_remote(seg, page, b);
 }
 

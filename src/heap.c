@@ -90,8 +90,9 @@ void heap_page_unfull(tide_heap *heap, tide_page *page) {
 void heap_wake_drain(tide_heap *heap) {
   tide_page *page = atomic_exchange(&heap->wake, NULL);
   while (page != NULL) {
-    tide_page *next = page->wake_next;
-    page->wake_next = NULL;
+    tide_segment *seg = segment_of(page);
+    tide_page *next = seg->wake_next[page - seg->pages];
+    seg->wake_next[page - seg->pages] = NULL;
     atomic_store(&page->wake_pending, 0);
     if (page->flags & TIDE_PAGE_IN_FULL) {
       page_collect(page);

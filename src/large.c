@@ -28,8 +28,8 @@ static void huge_init(tide_segment *seg, size_t map_size, size_t offset) {
   seg->free_slices = 0;
   tide_page *page = &seg->pages[0];
   memset(page, 0, sizeof(*page));
-  page->start = (uint8_t *)seg + offset;
-  page->reserved = page->capacity = page->used = 1;
+  seg->huge_offset = offset;
+  page->capacity = page->used = 1;
   page->bin = TIDE_BIN_LARGE;
 }
 
@@ -50,7 +50,7 @@ void *huge_alloc(size_t size, size_t alignment) {
   huge_init(seg, map_size, offset);
   segment_map_set(seg, true);
   tide_add(&huge_count, 1);
-  return seg->pages[0].start;
+  return page_start(&seg->pages[0]);
 }
 
 /* glibc's dynamic threshold: freeing a mapped block bigger than the
@@ -66,8 +66,8 @@ static void huge_adjust_threshold(size_t block) {
 
 void huge_free(tide_segment *seg, void *p) {
   tide_page *page = &seg->pages[0];
-  if (p != page->start) tide_fatal("free", "invalid pointer", p);
-  size_t block = seg->size - (size_t)(page->start - (uint8_t *)seg);
+  if (p != page_start(page)) tide_fatal("free", "invalid pointer", p);
+  size_t block = seg->size - seg->huge_offset;
   huge_adjust_threshold(block);
   segment_map_set(seg, false);
   atomic_fetch_sub(&huge_count, 1);
@@ -117,8 +117,7 @@ void *huge_realloc(tide_segment *seg, void *p, size_t size) {
   seg = (tide_segment *)dest;
   seg->size = new_size;
   seg->commit_end = dest + new_size;
-  seg->pages[0].start = dest + offset;
   segment_map_set(seg, true);
   os_name(seg, new_size, "tidemalloc huge block");
-  return seg->pages[0].start;
+  return page_start(&seg->pages[0]);
 }

@@ -16,8 +16,6 @@ static void page_init(tide_page *page, unsigned bin, size_t block_size) {
   /* floor(2^64 / size) + 1 (exact for powers of two): offset * inv >> 64 is
    * offset / size for every offset inside a segment. */
   page->block_inv = UINT64_MAX / block_size + 1;
-  page->reserved =
-      (uint32_t)(((size_t)page->slice_count << TIDE_SLICE_SHIFT) / block_size);
   page->capacity = 0;
   page->used = 0;
   page->free = NULL;
@@ -25,17 +23,17 @@ static void page_init(tide_page *page, unsigned bin, size_t block_size) {
   tide_store(&page->in_full, 0);
   tide_store(&page->wake_pending, 0);
   tide_store(&page->thread_free, 0);
-  page->next = page->prev = page->wake_next = NULL;
+  page->next = page->prev = NULL;
 }
 
 bool page_extend(tide_page *page) {
-  uint32_t room = page->reserved - page->capacity;
+  uint32_t room = page_reserved(page) - page->capacity;
   if (room == 0) return false;
   uint32_t count = (uint32_t)(EXTEND_BYTES / page->block_size);
   if (count == 0) count = 1;
   if (count > room) count = room;
   size_t bs = page->block_size;
-  uint8_t *first = page->start + (size_t)page->capacity * bs;
+  uint8_t *first = page_start(page) + (size_t)page->capacity * bs;
   tide_block *b = (tide_block *)first;
   for (uint32_t i = 1; i < count; i++) {
     tide_block *next = (tide_block *)(first + i * bs);
@@ -59,7 +57,7 @@ void page_collect(tide_page *page) {
   tide_block *last = first;
   for (tide_block *next; (next = block_next(last)) != NULL; last = next) count++;
   if (tide_unlikely(count > page->used))
-    tide_fatal("free", "corrupted remote free list in page", page->start);
+    tide_fatal("free", "corrupted remote free list in page", page_start(page));
   last->next_encoded = block_encode(page->free, last);
   page->free = first;
   page->used -= count;
@@ -99,7 +97,7 @@ void *page_alloc_large(tide_heap *heap, size_t size) {
   page->flags = TIDE_PAGE_IN_FULL;
   tide_store(&page->in_full, 1);
   heap_queue_push(heap, &heap->full, page);
-  return page->start;
+  return page_start(page);
 }
 
 /* The page has no free block: park it in heap->full.  A remote free may

@@ -288,7 +288,6 @@ static tide_page *span_take(tide_segment *seg, unsigned first, unsigned count) {
   for (unsigned j = 0; j < count; j++) seg->pages[first + j].slice_offset = (uint8_t)j;
   tide_page *page = &seg->pages[first];
   page->slice_count = (uint8_t)count;
-  page->start = (uint8_t *)seg + (size_t)first * TIDE_SLICE_SIZE;
   return page;
 }
 

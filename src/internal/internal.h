@@ -109,10 +109,25 @@ static inline tide_page *page_of(tide_segment *seg, const void *p) {
   return page - page->slice_offset;
 }
 
-/* Block index of p in page, or UINT32_MAX if p is not the start of a block
- * that the page has carved out. */
+/* Where the page's first block lies. */
+static inline uint8_t *page_start(const tide_page *page) {
+  tide_segment *seg = segment_of(page);
+  if (seg->kind == TIDE_SEG_HUGE) return (uint8_t *)seg + seg->huge_offset;
+  return (uint8_t *)seg + ((size_t)(page - seg->pages) << TIDE_SLICE_SHIFT);
+}
+
+static inline uint32_t page_reserved(const tide_page *page) {
+  return (uint32_t)(((size_t)page->slice_count << TIDE_SLICE_SHIFT) /
+                    page->block_size);
+}
+
+/* Block index of p in page (of a segment that is not huge), or UINT32_MAX
+ * if p is not the start of a block that the page has carved out. */
 static inline uint32_t page_block_index(const tide_page *page, const void *p) {
-  uintptr_t offset = (uintptr_t)p - (uintptr_t)page->start;
+  uintptr_t head_slice = (((uintptr_t)page & TIDE_SEGMENT_MASK) -
+                         offsetof(tide_segment, pages)) / sizeof(tide_page);
+  uintptr_t offset = ((uintptr_t)p & TIDE_SEGMENT_MASK) -
+                     (head_slice << TIDE_SLICE_SHIFT);
   uint64_t idx = (uint64_t)(((unsigned __int128)offset * page->block_inv) >> 64);
   if (tide_unlikely(idx * page->block_size != offset || idx >= page->capacity))
     return UINT32_MAX;

@@ -96,25 +96,27 @@ typedef enum tide_page_flag {
  *   used = capacity - |free| - |thread_free not yet collected|... precisely:
  *   capacity == used + |free|, where used counts blocks handed out and not
  *   yet collected back (a block on thread_free still counts as used);
- *   capacity <= reserved; block_size == 0 <=> the slice is not in a page. */
+ *   capacity <= page_reserved(page); block_size == 0 <=> the slice is not a
+ *   page head. */
 typedef struct tide_page {
   tide_block *free;      /* blocks ready to hand out; owner only */
   uint32_t used;         /* blocks out (including uncollected remote frees) */
   uint32_t capacity;     /* blocks carved so far (free list extended lazily) */
-  uint32_t reserved;     /* blocks that fit in the page */
   uint32_t block_size;   /* bytes per block; 0 if not a page head */
-  uint64_t block_inv;    /* floor(2^64 / block_size) + 1: offset -> index */
-  uint8_t *start;        /* address of block 0 */
   uint8_t slice_count;   /* slices in the page (head only) */
   uint8_t slice_offset;  /* this slice's distance from the page head */
   uint8_t bin;           /* size class, or TIDE_BIN_LARGE */
   uint8_t flags;         /* tide_page_flag; owner only */
   _Atomic(uint8_t) in_full;      /* mirrors IN_FULL for remote freers */
   _Atomic(uint8_t) wake_pending; /* on heap->wake already */
+  uint64_t block_inv;    /* floor(2^64 / block_size) + 1: offset -> index */
   _Atomic(uintptr_t) thread_free; /* remote frees (encoded list) */
   struct tide_page *next, *prev;  /* in a heap queue */
-  struct tide_page *wake_next;    /* in heap->wake */
 } tide_page;
+/* One cache line, and a shift rather than a multiply on free's path.  The
+ * page's first block is at its first slice (page_start); the blocks that fit
+ * are page_reserved(). */
+_Static_assert(sizeof(tide_page) == 64, "a page descriptor is one cache line");
 
 typedef struct tide_page_queue {
   tide_page *first; /* the page malloc tries first */
@@ -149,6 +151,8 @@ typedef struct tide_segment {
   uint8_t *commit_end;         /* memory below is usable (BRK: below break) */
   uintptr_t brk_base;          /* BRK: the break before this segment was made */
   struct tide_segment *next, *prev; /* in a heap's list or the cache */
+  size_t huge_offset;          /* HUGE: the block's distance from the start */
+  tide_page *wake_next[TIDE_SLICES]; /* links of heap->wake, by slice */
   tide_page pages[];           /* TIDE_SLICES entries (1 for huge) */
 } tide_segment;
 
