@@ -1,0 +1,48 @@
+/* report.h — `tide report`: a trace file (docs/trace-format.md) read into
+ * processes and events (report.c), summarised, and charted (report_svg.c). */
+#ifndef TIDE_REPORT_H
+#define TIDE_REPORT_H
+
+#include <stdint.h>
+
+#include "tide.h"
+
+enum trace_op { OP_BRK, OP_MMAP, OP_MUNMAP, OP_MREMAP, OP_MADVISE, OP_COUNT };
+
+struct trace_event {
+  uint64_t t; /* ns since the process started using tidemalloc */
+  uint64_t addr, len, ret;
+  uint64_t old_len; /* mremap: the old length (aux) */
+  uint64_t req_size;
+  long tid;
+  int op;     /* enum trace_op */
+  int err;    /* errno, 0 on success */
+  int shrink; /* brk: aux was "shrink" */
+  char req[16];
+};
+
+/* One point of a step plot: from time t on, the value is v. */
+struct point {
+  uint64_t t;
+  int64_t v;
+  int failed; /* the call at t failed */
+};
+
+struct trace_proc {
+  long pid;
+  struct trace_event *ev;
+  size_t n, cap;
+  /* Filled by report.c's analysis. */
+  uint64_t t0, t1; /* first and last time */
+  int have_break;
+  uint64_t first_break; /* the break before the first brk call */
+  struct point *brk_pts, *map_pts;
+  size_t n_brk, n_map;
+  int64_t peak_height, final_height, peak_mapped, final_mapped;
+};
+
+/* report_svg.c: the timeline of break height and mapped bytes. */
+void report_svg(const struct trace_proc *p, const char *trace_name, size_t nprocs,
+                struct strbuf *sb);
+
+#endif /* TIDE_REPORT_H */
