@@ -50,7 +50,6 @@ tide_noinline void *alloc_generic(tide_heap *heap, size_t size,
       return NULL;
     }
   }
-  heap_maybe_purge(heap);
   trace_request(req, size);
   void *p = NULL;
   unsigned bin = 0;

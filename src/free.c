@@ -32,6 +32,9 @@ static tide_noinline void free_local_slow(tide_heap *heap, tide_page *page) {
     heap_page_unfull(heap, page);
   }
   if (page->used == 0) page_retire(heap, page);
+  /* A program that only frees must still give memory back in time.  Only
+   * here, at the top: the heartbeat may free pages a caller is walking. */
+  if (--heap->heartbeat == 0) heap_heartbeat(heap);
 }
 
 /* Push b onto a page another thread owns; wake the owner if the page is
@@ -87,14 +90,17 @@ static inline void free_block(void *p, const char *func) {
       tide_block *b = p;
       if (tide_unlikely(b->freed_key == tide_freed_key))
         free_check_double(page, b, func);
-      b->next_encoded = block_encode(page->free, b);
+      b->next_encoded = block_encode(page->local_free, b);
       b->freed_key = tide_freed_key;
-      page->free = b;
+      page->local_free = b;
       free_count(heap, page);
       if (tide_unlikely(--page->used == 0 || page->flags != 0)) {
         /* The sole page of its class stays (page_retire would keep it):
          * a malloc/free loop must not pay a call for it. */
-        if (page->flags == 0 && page->next == NULL && page->prev == NULL) return;
+        if (page->flags == 0 && page->next == NULL && page->prev == NULL) {
+          if (tide_unlikely(--heap->heartbeat == 0)) heap_heartbeat(heap);
+          return;
+        }
         free_local_slow(heap, page);
       }
       return;

@@ -101,7 +101,7 @@ void heap_wake_drain(tide_heap *heap) {
       } else if (page->used == 0) {
         heap_page_unfull(heap, page);
         page_retire(heap, page);
-      } else if (page->free != NULL) {
+      } else if (page_has_free(page)) {
         heap_page_unfull(heap, page);
       }
     }
@@ -110,21 +110,79 @@ void heap_wake_drain(tide_heap *heap) {
 }
 
 /* ---- Purge clock -------------------------------------------------------------- */
+/* Free memory goes back after purge_delay_ms, on a clock that is read only
+ * every HEARTBEAT_EVENTS events (malloc slow paths, pages emptied, ...):
+ * no timer thread, and no clock on the fast path. */
+#define HEARTBEAT_EVENTS 64
+static _Atomic(uint64_t) cache_purge_deadline;
+
+void heap_note_purge(tide_heap *heap, uint64_t deadline_ns) {
+  if (heap->purge_deadline_ns == 0 || deadline_ns < heap->purge_deadline_ns)
+    heap->purge_deadline_ns = deadline_ns;
+}
+
+void heap_note_cache_purge(uint64_t deadline_ns) {
+  uint64_t old = tide_load(&cache_purge_deadline);
+  while ((old == 0 || deadline_ns < old) &&
+         !atomic_compare_exchange_weak(&cache_purge_deadline, &old, deadline_ns)) {
+  }
+}
+
+/* Pages kept only because they were the last of their class, now empty. */
+static bool heap_has_kept_pages(tide_heap *heap) {
+  for (unsigned bin = 1; bin < TIDE_BIN_COUNT; bin++) {
+    tide_page *page = heap->queues[bin].first;
+    if (page && page->used == 0 && page->next == NULL) return true;
+  }
+  return false;
+}
+
+static void heap_free_kept_pages(tide_heap *heap) {
+  for (unsigned bin = 1; bin < TIDE_BIN_COUNT; bin++) {
+    tide_page *page = heap->queues[bin].first;
+    if (page && page->used == 0 && page->next == NULL) page_free(heap, page);
+  }
+}
+
 static void heap_purge(tide_heap *heap, bool force) {
   int req = tide_tls_request;
   size_t req_size = tide_tls_request_size;
   trace_request(TIDE_REQ_PURGE, 0);
   uint64_t now = init_clock_ns();
-  for (tide_segment *s = heap->segments; s; s = s->next) segment_purge(s, now, force);
-  for (tide_segment *s = heap->segments_full; s; s = s->next)
-    segment_purge(s, now, force);
-  segment_cache_purge(now);
+  heap->purge_deadline_ns = 0;
+  for (int list = 0; list < 2; list++) {
+    for (tide_segment *s = list ? heap->segments_full : heap->segments; s; s = s->next) {
+      segment_purge(s, now, force);
+      if (s->purge_slices) heap_note_purge(heap, s->purge_deadline_ns);
+    }
+  }
+  uint64_t cache = tide_load(&cache_purge_deadline);
+  if (force || (cache != 0 && now >= cache)) {
+    tide_store(&cache_purge_deadline, 0);
+    segment_cache_purge(now, force);
+  }
   trace_request((tide_request)req, req_size);
 }
 
-void heap_maybe_purge(tide_heap *heap) {
-  if (++heap->slow_calls % PURGE_CHECK_EVERY == 0 && tide_opt.purge_delay_ms > 0)
-    heap_purge(heap, false);
+void heap_heartbeat(tide_heap *heap) {
+  heap->heartbeat = HEARTBEAT_EVENTS;
+  if (tide_opt.purge_delay_ms < 0 || heap->is_empty_heap) return;
+  uint64_t now = init_clock_ns();
+  uint64_t due = heap->purge_deadline_ns;
+  uint64_t cache = tide_load(&cache_purge_deadline);
+  if (cache != 0 && (due == 0 || cache < due)) due = cache;
+  if (due == 0) {
+    /* Nothing pending: empty kept pages start their wait now. */
+    if (heap_has_kept_pages(heap))
+      heap_note_purge(heap, now + (uint64_t)tide_opt.purge_delay_ms * 1000000u);
+    return;
+  }
+  if (now < due) return;
+  heap_free_kept_pages(heap);
+  heap_purge(heap, false);
+  /* A segment whose top is now free may let the break come down. */
+  for (tide_segment *s = heap->segments; s; s = s->next)
+    if (s->kind == TIDE_SEG_BRK) brk_trim_top(s, false);
 }
 
 /* Collect every page's remote frees, give back empty pages (all of them if
@@ -151,7 +209,7 @@ void heap_collect(tide_heap *heap, bool force) {
     page_collect(page);
     if (page->used == 0)
       page_free(heap, page);
-    else if (page->free != NULL)
+    else if (page_has_free(page))
       heap_page_unfull(heap, page);
     page = next;
   }
@@ -175,6 +233,7 @@ static tide_heap *heap_new_locked(void) {
   heaps.meta += need;
   heaps.meta_left -= need;
   for (unsigned i = 0; i < TIDE_DIRECT_COUNT; i++) heap->direct[i] = &tide_page_empty;
+  heap->heartbeat = HEARTBEAT_EVENTS;
   heap->all_next = heaps.all;
   heaps.all = heap;
   heaps.created++;

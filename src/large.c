@@ -90,6 +90,8 @@ void *huge_realloc(tide_segment *seg, void *p, size_t size) {
   }
   if (new_size == seg->size) return p;
   size_t old_size = seg->size;
+  /* In place first: shrinking always works, and huge mappings are placed
+   * with room above them to grow (os_mmap_aligned). */
   if (os_mremap(seg, old_size, new_size, 0, NULL) != NULL) {
     segment_map_range((uintptr_t)seg, old_size, false);
     seg->size = new_size;

@@ -19,6 +19,9 @@ tide_os_counts tide_os_stats;
 
 static const uintptr_t os_failed = ~(uintptr_t)0;
 
+/* Where the next aligned mapping is asked for (hint_take). */
+static _Atomic(uintptr_t) next_hint;
+
 static void os_count(tide_os_op op, size_t bytes, bool ok) {
   if (!ok) {
     tide_add(&tide_os_stats.failures, 1);
@@ -86,26 +89,40 @@ bool os_munmap(void *p, size_t size) {
   return ok;
 }
 
-/* A mapping of size bytes whose start is a multiple of alignment (a power of
- * two >= the page size).  Linux places mappings top-down, so asking for the
- * aligned address just below the last one usually succeeds in one call;
- * otherwise map size + alignment and cut off both ends. */
-void *os_mmap_aligned(size_t size, size_t alignment) {
-  static _Atomic(uintptr_t) next_hint;
-  uintptr_t hint = tide_load(&next_hint);
-  if (hint > size + alignment) {
-    uintptr_t want = tide_align_down(hint - size, alignment);
-    void *p = os_mmap((void *)want, size);
-    if (p == NULL) return NULL;
-    if ((uintptr_t)p == want) {
-      tide_store(&next_hint, want);
-      return p;
-    }
-    os_munmap(p, size);
+/* Aligned mappings are asked for in an area of their own, far above the
+ * brk heap and below the libraries (16 TiB up, at a random 4 MiB unit of the
+ * next TiB), each leaving room above it to grow in place with mremap.  The
+ * kernel honours a free hint, so one call usually suffices; if not (a
+ * smaller address space, the area taken), map size + alignment and cut. */
+#define HINT_AREA_BASE ((uintptr_t)1 << 44)
+#define HINT_AREA_SIZE ((uintptr_t)1 << 40)
+
+static uintptr_t hint_take(size_t size, size_t alignment) {
+  uintptr_t room = tide_align_up(size, TIDE_SEGMENT_SIZE) * 4;
+  if (room < 8 * TIDE_SEGMENT_SIZE) room = 8 * TIDE_SEGMENT_SIZE;
+  uintptr_t seen = tide_load(&next_hint);
+  for (;;) {
+    uintptr_t hint = seen;
+    if (hint == 0)
+      hint = HINT_AREA_BASE + ((tide_list_secret >> 16) % (HINT_AREA_SIZE >> 22) << 22);
+    uintptr_t want = tide_align_up(hint, alignment);
+    uintptr_t next = want + room;
+    if (next > HINT_AREA_BASE + 2 * HINT_AREA_SIZE) next = 0; /* wrap */
+    if (atomic_compare_exchange_weak(&next_hint, &seen, next)) return want;
   }
+}
+
+void *os_mmap_aligned(size_t size, size_t alignment) {
   if (size + alignment < size) {
     errno = ENOMEM;
     return NULL;
+  }
+  uintptr_t want = hint_take(size, alignment);
+  if (want + size > want) {
+    void *p = os_mmap((void *)want, size);
+    if (p == NULL) return NULL;
+    if ((uintptr_t)p == want) return p;
+    os_munmap(p, size);
   }
   uint8_t *raw = os_mmap(NULL, size + alignment);
   if (raw == NULL) return NULL;
@@ -117,7 +134,6 @@ void *os_mmap_aligned(size_t size, size_t alignment) {
   if (tail) os_munmap(p + size, tail);
   atomic_fetch_sub_explicit(&tide_os_stats.returned, head + tail,
                             memory_order_relaxed);
-  tide_store(&next_hint, (uintptr_t)p);
   return p;
 }
 

@@ -15,10 +15,15 @@ static void page_init(tide_page *page, unsigned bin, size_t block_size) {
   page->block_size = (uint32_t)block_size;
   /* floor(2^64 / size) + 1 (exact for powers of two): offset * inv >> 64 is
    * offset / size for every offset inside a segment. */
-  page->block_inv = UINT64_MAX / block_size + 1;
+  /* Granlund-Montgomery: for offsets below 2^22 (a segment), with
+   * l = ceil(log2 size), m = 2^(22+l) / size + 1 gives offset / size as
+   * offset * m >> (22 + l), exactly; m fits in 32 bits. */
+  unsigned l = block_size <= 1 ? 0 : 64u - (unsigned)__builtin_clzll(block_size - 1);
+  page->inv_shift = (uint8_t)(TIDE_SEGMENT_SHIFT + l);
+  page->block_inv = (uint32_t)(((uint64_t)1 << page->inv_shift) / block_size + 1);
   page->capacity = 0;
   page->used = 0;
-  page->free = NULL;
+  page->free = page->local_free = NULL;
   page->flags = 0;
   tide_store(&page->in_full, 0);
   tide_store(&page->wake_pending, 0);
@@ -67,6 +72,8 @@ void page_collect(tide_page *page) {
  * key, so a double free is told apart from a user's data by looking. */
 bool page_contains_free(tide_page *page, const tide_block *b) {
   for (tide_block *f = page->free; f; f = block_next(f))
+    if (f == b) return true;
+  for (tide_block *f = page->local_free; f; f = block_next(f))
     if (f == b) return true;
   for (tide_block *f = (tide_block *)tide_load(&page->thread_free); f;
        f = block_next(f))
@@ -129,7 +136,6 @@ void page_free(tide_heap *heap, tide_page *page) {
   if (atomic_load(&page->wake_pending)) heap_wake_drain(heap);
   heap->stats.bin_pages[page->bin]--;
   segment_span_free(heap, page);
-  heap_maybe_purge(heap); /* a program that only frees still gives back */
 }
 
 /* All blocks of the page are free.  Keep the last page of a size class (a
@@ -146,10 +152,18 @@ void page_retire(tide_heap *heap, tide_page *page) {
 void *page_malloc_generic(tide_heap *heap, size_t size, unsigned bin) {
   (void)size;
   if (tide_load(&heap->wake) != NULL) heap_wake_drain(heap);
+  if (heap->heartbeat <= 8)
+    heap_heartbeat(heap);
+  else
+    heap->heartbeat -= 8; /* a slow path weighs more than an event */
   tide_page_queue *q = &heap->queues[bin];
   tide_page *page = q->first;
   while (page != NULL) {
     tide_page *next = page->next;
+    if (page->free == NULL) {
+      page->free = page->local_free;
+      page->local_free = NULL;
+    }
     if (page->free == NULL) page_collect(page);
     if (page->free == NULL) page_extend(page);
     if (page->free != NULL) break;

@@ -130,9 +130,13 @@ static void segment_schedule_purge(tide_segment *seg, uint64_t bits) {
   seg->purge_slices |= bits;
   if (tide_opt.purge_delay_ms == 0) {
     segment_purge_now(seg);
-  } else if (seg->purge_deadline_ns == 0) {
+  } else if (seg->purge_deadline_ns == 0 && seg->purge_slices != 0) {
     seg->purge_deadline_ns =
         init_clock_ns() + (uint64_t)tide_opt.purge_delay_ms * 1000000u;
+    if (seg->heap != NULL)
+      heap_note_purge(seg->heap, seg->purge_deadline_ns);
+    else
+      heap_note_cache_purge(seg->purge_deadline_ns);
   }
 }
 
@@ -202,6 +206,8 @@ void segment_release(tide_segment *seg) {
   if (keep) {
     if (seg->kind == TIDE_SEG_MMAP) seg_cache.count_mmap++;
     segment_schedule_purge(seg, 0);
+    /* A wait begun while a heap owned it now counts on the cache's clock. */
+    if (seg->purge_deadline_ns != 0) heap_note_cache_purge(seg->purge_deadline_ns);
     list_push(&seg_cache.list, seg);
   }
   tide_lock_give(&seg_cache.lock);
@@ -261,10 +267,12 @@ size_t segment_cache_trim(void) {
 }
 
 /* Cached segments purge on the same clock as owned ones. */
-void segment_cache_purge(uint64_t now_ns) {
+void segment_cache_purge(uint64_t now_ns, bool force) {
   tide_lock_take(&seg_cache.lock);
-  for (tide_segment *s = seg_cache.list; s; s = s->next)
-    segment_purge(s, now_ns, false);
+  for (tide_segment *s = seg_cache.list; s; s = s->next) {
+    segment_purge(s, now_ns, force);
+    if (s->purge_slices) heap_note_cache_purge(s->purge_deadline_ns);
+  }
   tide_lock_give(&seg_cache.lock);
 }
 

@@ -128,7 +128,7 @@ static inline uint32_t page_block_index(const tide_page *page, const void *p) {
                          offsetof(tide_segment, pages)) / sizeof(tide_page);
   uintptr_t offset = ((uintptr_t)p & TIDE_SEGMENT_MASK) -
                      (head_slice << TIDE_SLICE_SHIFT);
-  uint64_t idx = (uint64_t)(((unsigned __int128)offset * page->block_inv) >> 64);
+  uint64_t idx = ((uint64_t)offset * page->block_inv) >> page->inv_shift;
   if (tide_unlikely(idx * page->block_size != offset || idx >= page->capacity))
     return UINT32_MAX;
   return (uint32_t)idx;
@@ -164,7 +164,12 @@ tide_hidden void heap_queue_remove(tide_heap *heap, tide_page_queue *q,
 tide_hidden void heap_update_direct(tide_heap *heap, unsigned bin);
 tide_hidden void heap_collect(tide_heap *heap, bool force_purge);
 tide_hidden void heap_wake_drain(tide_heap *heap);
-tide_hidden void heap_maybe_purge(tide_heap *heap);
+tide_hidden void heap_heartbeat(tide_heap *heap);
+tide_hidden void heap_note_purge(tide_heap *heap, uint64_t deadline_ns);
+tide_hidden void heap_note_cache_purge(uint64_t deadline_ns);
+static inline bool page_has_free(const tide_page *page) {
+  return page->free != NULL || page->local_free != NULL;
+}
 tide_hidden void heap_page_unfull(tide_heap *heap, tide_page *page);
 tide_hidden size_t heap_trim_all(void);
 tide_hidden void heap_reclaim_pooled(void);
@@ -203,7 +208,7 @@ tide_hidden tide_segment *segment_find(const void *p);
 tide_hidden void segment_release(tide_segment *seg);
 tide_hidden size_t segment_cache_trim(void);
 tide_hidden void segment_cache_trim_brk(void);
-tide_hidden void segment_cache_purge(uint64_t now_ns);
+tide_hidden void segment_cache_purge(uint64_t now_ns, bool force);
 tide_hidden void segment_fork_prepare(void);
 tide_hidden void segment_fork_parent(void);
 tide_hidden void segment_fork_child(void);

@@ -94,22 +94,25 @@ typedef enum tide_page_flag {
  * (slice_offset == 0) describes the page; the others point back to it.
  * Invariants (owner's view, for a page in use):
  *   used = capacity - |free| - |thread_free not yet collected|... precisely:
- *   capacity == used + |free|, where used counts blocks handed out and not
- *   yet collected back (a block on thread_free still counts as used);
+ *   capacity == used + |free| + |local_free|, where used counts blocks
+ *   handed out and not yet collected back (one on thread_free still counts);
  *   capacity <= page_reserved(page); block_size == 0 <=> the slice is not a
  *   page head. */
 typedef struct tide_page {
-  tide_block *free;      /* blocks ready to hand out; owner only */
+  tide_block *free;       /* blocks malloc hands out; owner only */
+  tide_block *local_free; /* blocks the owner freed; become `free` when it
+                             runs dry, so malloc's slow path runs regularly */
   uint32_t used;         /* blocks out (including uncollected remote frees) */
   uint32_t capacity;     /* blocks carved so far (free list extended lazily) */
   uint32_t block_size;   /* bytes per block; 0 if not a page head */
+  uint32_t block_inv;    /* offset * block_inv >> inv_shift == offset / size */
+  uint8_t inv_shift;
   uint8_t slice_count;   /* slices in the page (head only) */
   uint8_t slice_offset;  /* this slice's distance from the page head */
   uint8_t bin;           /* size class, or TIDE_BIN_LARGE */
   uint8_t flags;         /* tide_page_flag; owner only */
   _Atomic(uint8_t) in_full;      /* mirrors IN_FULL for remote freers */
   _Atomic(uint8_t) wake_pending; /* on heap->wake already */
-  uint64_t block_inv;    /* floor(2^64 / block_size) + 1: offset -> index */
   _Atomic(uintptr_t) thread_free; /* remote frees (encoded list) */
   struct tide_page *next, *prev;  /* in a heap queue */
 } tide_page;
@@ -186,7 +189,8 @@ typedef struct tide_heap {
   tide_segment *segments;       /* owned segments that have free slices */
   tide_segment *segments_full;  /* owned segments with no free slice */
   tide_heap_stats stats;
-  uint64_t slow_calls;          /* drives the purge clock */
+  uint64_t purge_deadline_ns;   /* earliest purge due in this heap, 0: none */
+  uint32_t heartbeat;           /* events until the purge clock is read */
   int tid;                      /* kernel thread id of the owner, 0 if pooled */
   bool is_empty_heap;           /* the static sentinel no thread owns */
   struct tide_heap *all_next;   /* every heap ever made (never freed) */
