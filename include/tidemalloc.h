@@ -17,31 +17,34 @@
 extern "C" {
 #endif
 
+/* Everything declared here is exported, whatever the build's default. */
+#define TIDE_API __attribute__((visibility("default")))
+
 #define TIDEMALLOC_VERSION_MAJOR 0
 #define TIDEMALLOC_VERSION_MINOR 1
 
 /* ---- The standard API, prefixed ---------------------------------------- */
-void *tide_malloc(size_t size);
-void tide_free(void *ptr);
-void *tide_calloc(size_t count, size_t size);
-void *tide_realloc(void *ptr, size_t size);
-void *tide_reallocarray(void *ptr, size_t count, size_t size);
-void *tide_aligned_alloc(size_t alignment, size_t size);
-int tide_posix_memalign(void **out, size_t alignment, size_t size);
-void *tide_memalign(size_t alignment, size_t size);
-void *tide_valloc(size_t size);
-void *tide_pvalloc(size_t size);
-size_t tide_malloc_usable_size(const void *ptr);
-void tide_free_sized(void *ptr, size_t size);
-void tide_free_aligned_sized(void *ptr, size_t alignment, size_t size);
+TIDE_API void *tide_malloc(size_t size);
+TIDE_API void tide_free(void *ptr);
+TIDE_API void *tide_calloc(size_t count, size_t size);
+TIDE_API void *tide_realloc(void *ptr, size_t size);
+TIDE_API void *tide_reallocarray(void *ptr, size_t count, size_t size);
+TIDE_API void *tide_aligned_alloc(size_t alignment, size_t size);
+TIDE_API int tide_posix_memalign(void **out, size_t alignment, size_t size);
+TIDE_API void *tide_memalign(size_t alignment, size_t size);
+TIDE_API void *tide_valloc(size_t size);
+TIDE_API void *tide_pvalloc(size_t size);
+TIDE_API size_t tide_malloc_usable_size(const void *ptr);
+TIDE_API void tide_free_sized(void *ptr, size_t size);
+TIDE_API void tide_free_aligned_sized(void *ptr, size_t alignment, size_t size);
 
 /* glibc's extensions, same semantics as glibc's. */
-int tide_malloc_trim(size_t pad);
-int tide_mallopt(int param, int value);
-struct mallinfo tide_mallinfo(void);
-struct mallinfo2 tide_mallinfo2(void);
-void tide_malloc_stats(void);
-int tide_malloc_info(int options, FILE *stream);
+TIDE_API int tide_malloc_trim(size_t pad);
+TIDE_API int tide_mallopt(int param, int value);
+TIDE_API struct mallinfo tide_mallinfo(void);
+TIDE_API struct mallinfo2 tide_mallinfo2(void);
+TIDE_API void tide_malloc_stats(void);
+TIDE_API int tide_malloc_info(int options, FILE *stream);
 
 /* ---- Statistics ---------------------------------------------------------- */
 /* Set .version = TIDE_STATS_VERSION and .size = sizeof(struct tide_stats)
@@ -105,23 +108,23 @@ struct tide_stats {
 
 /* Fill *out.  Returns 0, or -1 with errno = EINVAL if version/size do not
  * match a layout this library knows. */
-int tide_stats(struct tide_stats *out);
+TIDE_API int tide_stats(struct tide_stats *out);
 
 /* Print statistics to fd: TIDE_STATS_TEXT (as malloc_stats) or
  * TIDE_STATS_JSON (one JSON object, see docs/stats-format.md). */
 #define TIDE_STATS_TEXT 0
 #define TIDE_STATS_JSON 1
-void tide_stats_print(int fd, int format);
+TIDE_API void tide_stats_print(int fd, int format);
 
 /* ---- Options ------------------------------------------------------------- */
 /* Names as in TIDEMALLOC_OPTIONS (see tidemalloc(3)).  Return 0, or -1 with
  * errno = EINVAL for an unknown name or a value out of range. */
-int tide_option_get(const char *name, long long *value);
-int tide_option_set(const char *name, long long value);
+TIDE_API int tide_option_get(const char *name, long long *value);
+TIDE_API int tide_option_set(const char *name, long long value);
 
 /* Give back to the OS every free page now (as malloc_trim(0)); returns the
  * number of bytes given back. */
-size_t tide_trim(void);
+TIDE_API size_t tide_trim(void);
 
 
 /* ---- Introspection for tools -------------------------------------------- */
@@ -143,7 +146,7 @@ struct tide_introspect {
   uint64_t heap_break;    /* the break as tidemalloc last set it */
   uint64_t heap_peak_break;
 };
-extern struct tide_introspect tide_introspect;
+TIDE_API extern struct tide_introspect tide_introspect;
 
 #ifdef __cplusplus
 }

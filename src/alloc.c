@@ -210,7 +210,10 @@ void *tide_realloc(void *p, size_t size) {
     trace_request(TIDE_REQ_REALLOC, size);
     void *q = huge_realloc(seg, p, size);
     if (q != NULL) {
-      heap_get()->stats.requested_bytes += size;
+      tide_heap_stats *st = &heap_get()->stats;
+      st->requested_bytes += size;
+      /* The block's bytes changed in place: a free will count the new size. */
+      st->huge_bytes_malloc += huge_usable(segment_of(q), q) - usable;
       return q;
     }
   } else if (size <= usable && size >= usable / 2) {

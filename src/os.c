@@ -52,15 +52,17 @@ void os_note_reused(size_t bytes) {
 void os_name(void *p, size_t size, const char *name) {
   static _Atomic(int) unsupported;
   if (tide_load(&unsupported)) return;
+  int saved = errno;
   if (prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, (unsigned long)p, size,
             (unsigned long)name) != 0)
     tide_store(&unsupported, 1);
+  errno = saved;
 }
 
 void *os_mmap(void *hint, size_t size) {
   int saved = errno;
   void *p = mmap(hint, size, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   bool ok = p != MAP_FAILED;
   int err = ok ? 0 : errno;
   os_count(TIDE_OS_MMAP, size, ok);
