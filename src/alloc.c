@@ -177,9 +177,8 @@ size_t alloc_usable_size(const void *p, const char *func) {
     if (p != page_start(&seg->pages[0])) tide_fatal(func, "invalid pointer", p);
     return huge_usable(seg, p);
   }
-  tide_page *page = page_of(seg, p);
-  if (page_block_index(page, p) == UINT32_MAX)
-    tide_fatal(func, "invalid pointer", p);
+  tide_page *page = page_of_block(seg, p);
+  if (page == NULL) tide_fatal(func, "invalid pointer", p);
   return page->block_size;
 }
 
@@ -197,9 +196,8 @@ void *tide_realloc(void *p, size_t size) {
   tide_segment *seg = segment_find(p);
   if (seg == NULL) tide_fatal("realloc", "invalid pointer", p);
   if (seg->kind != TIDE_SEG_HUGE) {
-    tide_page *page = page_of(seg, p);
-    if (page_block_index(page, p) == UINT32_MAX ||
-        (((tide_block *)p)->freed_key == tide_freed_key &&
+    tide_page *page = page_of_block(seg, p);
+    if (page == NULL || (((tide_block *)p)->freed_key == tide_freed_key &&
          page_contains_free(page, p)))
       tide_fatal("realloc", "invalid pointer", p);
   } else if (p != page_start(&seg->pages[0])) {

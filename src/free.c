@@ -14,11 +14,6 @@ static inline void free_count(tide_heap *heap, const tide_page *page) {
   heap->stats.bin_free[page->bin]++;
 }
 
-static tide_noinline void free_check_double(tide_page *page, tide_block *b,
-                                            const char *func) {
-  if (page_contains_free(page, b)) tide_fatal(func, "double free", b);
-}
-
 /* The local free of a block that leaves its page empty, or whose page was
  * parked as full. */
 static tide_noinline void free_local_slow(tide_heap *heap, tide_page *page) {
@@ -54,8 +49,27 @@ static void free_remote(tide_segment *seg, tide_page *page, tide_block *b) {
   }
 }
 
-/* Everything but a local free of a valid block: NULL, huge blocks, remote
- * frees, and bad pointers. */
+/* Push b onto its own page's local list; the page's flags and count say
+ * whether anything more is to be done. */
+static inline void free_local(tide_heap *heap, tide_page *page, tide_block *b) {
+  b->next_encoded = block_encode(page->local_free, b);
+  b->freed_key = tide_freed_key;
+  page->local_free = b;
+  free_count(heap, page);
+  if (tide_unlikely(--page->used == 0 || page->flags != 0)) {
+    /* The sole page of its class stays (page_retire would keep it): a
+     * malloc/free loop must not pay a call for it. */
+    if (page->flags == 0 && page->next == NULL && page->prev == NULL) {
+      if (tide_unlikely(--heap->heartbeat == 0)) heap_heartbeat(heap);
+      return;
+    }
+    free_local_slow(heap, page);
+  }
+}
+
+/* Everything but the plain local free of a valid block: NULL, huge blocks,
+ * remote frees, and anything suspicious, checked again here and reported
+ * with the caller's name. */
 static tide_noinline void free_generic(void *p, const char *func) {
   if (p == NULL) return;
   tide_segment *seg = segment_find(p);
@@ -68,41 +82,36 @@ static tide_noinline void free_generic(void *p, const char *func) {
     huge_free(seg, p);
     return;
   }
-  tide_page *page = page_of(seg, p);
-  if (page_block_index(page, p) == UINT32_MAX) tide_fatal(func, "invalid pointer", p);
+  tide_page *page = page_of_block(seg, p);
+  if (page == NULL) tide_fatal(func, "invalid pointer", p);
   tide_block *b = p;
-  /* Another thread's list cannot be walked safely; the key is a 64-bit
-   * secret that malloc clears, so finding it means a double free. */
-  if (b->freed_key == tide_freed_key) tide_fatal(func, "double free", b);
+  bool local = seg->heap == heap;
+  /* The key is a 64-bit secret that malloc clears.  Our own lists can be
+   * searched to be sure; another thread's cannot be walked safely, and
+   * there finding the key is taken as proof. */
+  if (b->freed_key == tide_freed_key && (!local || page_contains_free(page, b)))
+    tide_fatal(func, "double free", b);
+  if (local) {
+    free_local(heap, page, b);
+    return;
+  }
   free_count(heap, page);
   if (page->bin == TIDE_BIN_LARGE) heap->stats.large_bytes_free += page->block_size;
   free_remote(seg, page, b);
 }
 
+/* The fast path: a valid block of the calling thread's own heap.  Anything
+ * else, a bad pointer included, goes to free_generic, so that this path
+ * makes no call but a tail call. */
 static inline void free_block(void *p, const char *func) {
   if (tide_likely(segmap_test(tide_segmap_head, (uintptr_t)p))) {
     tide_segment *seg = segment_of(p);
     tide_heap *heap = heap_get();
-    if (tide_likely(seg->heap == heap)) {
-      tide_page *page = page_of(seg, p);
-      if (tide_unlikely(page_block_index(page, p) == UINT32_MAX))
-        tide_fatal(func, "invalid pointer", p);
-      tide_block *b = p;
-      if (tide_unlikely(b->freed_key == tide_freed_key))
-        free_check_double(page, b, func);
-      b->next_encoded = block_encode(page->local_free, b);
-      b->freed_key = tide_freed_key;
-      page->local_free = b;
-      free_count(heap, page);
-      if (tide_unlikely(--page->used == 0 || page->flags != 0)) {
-        /* The sole page of its class stays (page_retire would keep it):
-         * a malloc/free loop must not pay a call for it. */
-        if (page->flags == 0 && page->next == NULL && page->prev == NULL) {
-          if (tide_unlikely(--heap->heartbeat == 0)) heap_heartbeat(heap);
-          return;
-        }
-        free_local_slow(heap, page);
-      }
+    uintptr_t offset;
+    tide_page *page = page_lookup(seg, p, &offset);
+    if (tide_likely(seg->heap == heap && page_offset_valid(page, offset) &&
+                    ((tide_block *)p)->freed_key != tide_freed_key)) {
+      free_local(heap, page, p);
       return;
     }
   }

@@ -31,7 +31,7 @@
 tide_hidden _Noreturn void tide_assert_fail(const char *what, const char *file,
                                             int line);
 /* One line "tidemalloc: FUNC(): WHAT 0xADDR" on stderr, then abort(). */
-tide_hidden _Noreturn void tide_fatal(const char *func, const char *what,
+tide_hidden _Noreturn __attribute__((cold)) void tide_fatal(const char *func, const char *what,
                                       const void *addr);
 
 /* ---- Relaxed atomics, for counters and flags read by other threads ------ */
@@ -102,11 +102,20 @@ static inline tide_segment *segment_of(const void *p) {
   return (tide_segment *)((uintptr_t)p & ~(uintptr_t)TIDE_SEGMENT_MASK);
 }
 
-/* The page holding p, for a non-huge segment. */
+/* The page holding p, for a segment that is not huge; *offset is p's
+ * distance from the page's first block. */
+static inline tide_page *page_lookup(tide_segment *seg, const void *p,
+                                     uintptr_t *offset) {
+  uintptr_t in_seg = (uintptr_t)p & TIDE_SEGMENT_MASK;
+  uintptr_t slice = in_seg >> TIDE_SLICE_SHIFT;
+  uintptr_t head = slice - seg->pages[slice].slice_offset;
+  *offset = in_seg - (head << TIDE_SLICE_SHIFT);
+  return &seg->pages[head];
+}
+
 static inline tide_page *page_of(tide_segment *seg, const void *p) {
-  tide_page *page = &seg->pages[((uintptr_t)p - (uintptr_t)seg) >>
-                                TIDE_SLICE_SHIFT];
-  return page - page->slice_offset;
+  uintptr_t offset;
+  return page_lookup(seg, p, &offset);
 }
 
 /* Where the page's first block lies. */
@@ -121,17 +130,17 @@ static inline uint32_t page_reserved(const tide_page *page) {
                     page->block_size);
 }
 
-/* Block index of p in page (of a segment that is not huge), or UINT32_MAX
- * if p is not the start of a block that the page has carved out. */
-static inline uint32_t page_block_index(const tide_page *page, const void *p) {
-  uintptr_t head_slice = (((uintptr_t)page & TIDE_SEGMENT_MASK) -
-                         offsetof(tide_segment, pages)) / sizeof(tide_page);
-  uintptr_t offset = ((uintptr_t)p & TIDE_SEGMENT_MASK) -
-                     (head_slice << TIDE_SLICE_SHIFT);
+/* Is offset (from page_lookup) the start of a block the page has carved? */
+static inline bool page_offset_valid(const tide_page *page, uintptr_t offset) {
   uint64_t idx = ((uint64_t)offset * page->block_inv) >> page->inv_shift;
-  if (tide_unlikely(idx * page->block_size != offset || idx >= page->capacity))
-    return UINT32_MAX;
-  return (uint32_t)idx;
+  return idx * page->block_size == offset && idx < page->capacity;
+}
+
+/* The page of a block-start pointer p, or NULL if p is not one. */
+static inline tide_page *page_of_block(tide_segment *seg, const void *p) {
+  uintptr_t offset;
+  tide_page *page = page_lookup(seg, p, &offset);
+  return page_offset_valid(page, offset) ? page : NULL;
 }
 
 static inline uintptr_t block_encode(const tide_block *next,
