@@ -24,7 +24,14 @@ tide_options tide_opt = {
     .use_brk = 1,
 };
 
-typedef enum option_kind { OPT_SIZE, OPT_LONG, OPT_BOOL, OPT_STATS, OPT_PATH } option_kind;
+typedef enum option_kind {
+  OPT_SIZE,
+  OPT_LONG,
+  OPT_BOOL,
+  OPT_STATS,
+  OPT_FAULT_KIND,
+  OPT_PATH
+} option_kind;
 
 typedef struct option_def {
   const char *name;
@@ -55,6 +62,8 @@ static const option_def option_table[] = {
     {"verbose", OPT_BOOL, FIELD(verbose), 0, 1, false, NULL, NULL, 0},
     {"use_brk", OPT_BOOL, FIELD(use_brk), 0, 1, false, NULL, NULL, 0},
     {"fault_brk", OPT_LONG, FIELD(fault_brk), 0, LLONG_MAX, false, NULL, NULL, 0},
+    {"fault_at", OPT_LONG, FIELD(fault_at), 0, LLONG_MAX, false, NULL, NULL, 0},
+    {"fault_kind", OPT_FAULT_KIND, FIELD(fault_kind), 0, 4, false, NULL, NULL, 0},
 };
 #define OPTION_COUNT (sizeof(option_table) / sizeof(option_table[0]))
 
@@ -69,7 +78,8 @@ static long long option_value(const option_def *def) {
   case OPT_SIZE: return (long long)*(size_t *)f;
   case OPT_LONG: return *(long *)f;
   case OPT_BOOL:
-  case OPT_STATS: return *(int *)f;
+  case OPT_STATS:
+  case OPT_FAULT_KIND: return *(int *)f;
   case OPT_PATH: return ((char *)f)[0] != '\0';
   }
   return 0;
@@ -82,7 +92,8 @@ static bool option_assign(const option_def *def, long long v) {
   case OPT_SIZE: *(size_t *)f = (size_t)v; break;
   case OPT_LONG: *(long *)f = (long)v; break;
   case OPT_BOOL:
-  case OPT_STATS: *(int *)f = (int)v; break;
+  case OPT_STATS:
+  case OPT_FAULT_KIND: *(int *)f = (int)v; break;
   case OPT_PATH: break;
   }
   if (def->fixes_threshold) tide_opt.mmap_threshold_fixed = true;
@@ -135,6 +146,11 @@ static bool parse_value(const option_def *def, const char *s, size_t len,
   if (def->kind == OPT_STATS) {
     if (word_is(s, len, "json")) return (*out = 2), true;
     if (word_is(s, len, "text")) return (*out = 1), true;
+  }
+  if (def->kind == OPT_FAULT_KIND) {
+    static const char *const kinds[] = {"any", "brk", "mmap", "mremap", "madvise"};
+    for (long long k = 0; k < 5; k++)
+      if (word_is(s, len, kinds[k])) return (*out = k), true;
   }
   return parse_number(s, len, def->kind == OPT_SIZE, out);
 }

@@ -19,6 +19,15 @@ tide_os_counts tide_os_stats;
 
 static const uintptr_t os_failed = ~(uintptr_t)0;
 
+/* Fault injection for tests (fault_at, fault_kind): is this call the one
+ * that must fail?  kind is 1 brk, 2 mmap, 3 mremap, 4 madvise. */
+static bool os_inject_fault(int kind) {
+  static _Atomic(long) calls;
+  if (tide_likely(tide_opt.fault_at <= 0)) return false;
+  if (tide_opt.fault_kind != 0 && tide_opt.fault_kind != kind) return false;
+  return tide_add(&calls, 1) + 1 == tide_opt.fault_at;
+}
+
 /* Where the next aligned mapping is asked for (hint_take). */
 static _Atomic(uintptr_t) next_hint;
 
@@ -61,10 +70,14 @@ void os_name(void *p, size_t size, const char *name) {
 
 void *os_mmap(void *hint, size_t size) {
   int saved = errno;
-  void *p = mmap(hint, size, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void *p = MAP_FAILED;
+  int err = ENOMEM;
+  if (!os_inject_fault(2)) {
+    p = mmap(hint, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    err = errno;
+  }
   bool ok = p != MAP_FAILED;
-  int err = ok ? 0 : errno;
+  if (ok) err = 0;
   os_count(TIDE_OS_MMAP, size, ok);
   trace_os(TIDE_OS_MMAP, (uintptr_t)hint, size, ok ? (uintptr_t)p : os_failed,
            err, 0);
@@ -142,9 +155,14 @@ void *os_mmap_aligned(size_t size, size_t alignment) {
 void *os_mremap(void *p, size_t old_size, size_t new_size, int flags,
                 void *new_addr) {
   int saved = errno;
-  void *q = mremap(p, old_size, new_size, flags, new_addr);
+  void *q = MAP_FAILED;
+  int err = ENOMEM;
+  if (!os_inject_fault(3)) {
+    q = mremap(p, old_size, new_size, flags, new_addr);
+    err = errno;
+  }
   bool ok = q != MAP_FAILED;
-  int err = ok ? 0 : errno;
+  if (ok) err = 0;
   os_count(TIDE_OS_MREMAP, new_size, ok);
   trace_os(TIDE_OS_MREMAP, (uintptr_t)p, new_size,
            ok ? (uintptr_t)q : os_failed, err, old_size);
@@ -166,8 +184,13 @@ void *os_mremap(void *p, size_t old_size, size_t new_size, int flags,
 /* Give pages back but keep the range: the next touch faults in zero pages. */
 bool os_purge(void *p, size_t size) {
   int saved = errno;
-  bool ok = madvise(p, size, MADV_DONTNEED) == 0;
-  int err = ok ? 0 : errno;
+  bool ok = false;
+  int err = ENOMEM;
+  if (!os_inject_fault(4)) {
+    ok = madvise(p, size, MADV_DONTNEED) == 0;
+    if (!ok) err = errno;
+  }
+  if (ok) err = 0;
   os_count(TIDE_OS_MADVISE, size, ok);
   trace_os(TIDE_OS_MADVISE, (uintptr_t)p, size, ok ? 0 : os_failed, err,
            MADV_DONTNEED);
@@ -192,7 +215,7 @@ bool os_brk_set(uintptr_t new_break) {
   long n = tide_add(&brk_calls, 1) + 1;
   bool ok;
   int err = 0;
-  if (tide_opt.fault_brk > 0 && n >= tide_opt.fault_brk) {
+  if ((tide_opt.fault_brk > 0 && n >= tide_opt.fault_brk) || os_inject_fault(1)) {
     ok = false;
     err = ENOMEM;
   } else {

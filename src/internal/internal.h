@@ -71,6 +71,8 @@ typedef struct tide_options {
   int verbose;
   int use_brk;
   long fault_brk;      /* test hook: brk call number N and later fail */
+  long fault_at;       /* test hook: the Nth brk/mmap/mremap/madvise fails */
+  int fault_kind;      /* 0: any of those; else a tide_os_op + 1 to count */
   char stats_file[256];
   char trace[256];
 } tide_options;
