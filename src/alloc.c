@@ -105,7 +105,8 @@ void *tide_calloc(size_t count, size_t size) {
   void *p = alloc_fast(total, TIDE_REQ_CALLOC);
   if (p == NULL) return NULL;
   /* A fresh mapping is zero already; anything else may hold old data. */
-  if (total < TIDE_BIN_MAX || segment_find(p)->kind != TIDE_SEG_HUGE)
+  tide_segment *seg = total < TIDE_BIN_MAX ? NULL : segment_find(p);
+  if (seg == NULL || seg->kind != TIDE_SEG_HUGE || (seg->pages[0].flags & TIDE_PAGE_DIRTY))
     memset(p, 0, total);
   return p;
 }
@@ -174,7 +175,8 @@ size_t alloc_usable_size(const void *p, const char *func) {
   tide_segment *seg = segment_find(p);
   if (seg == NULL) tide_fatal(func, "invalid pointer", p);
   if (seg->kind == TIDE_SEG_HUGE) {
-    if (p != page_start(&seg->pages[0])) tide_fatal(func, "invalid pointer", p);
+    if (p != page_start(&seg->pages[0]) || seg->pages[0].used == 0)
+      tide_fatal(func, "invalid pointer", p);
     return huge_usable(seg, p);
   }
   tide_page *page = page_of_block(seg, p);
@@ -200,7 +202,7 @@ void *tide_realloc(void *p, size_t size) {
     if (page == NULL || (((tide_block *)p)->freed_key == tide_freed_key &&
          page_contains_free(page, p)))
       tide_fatal("realloc", "invalid pointer", p);
-  } else if (p != page_start(&seg->pages[0])) {
+  } else if (p != page_start(&seg->pages[0]) || seg->pages[0].used == 0) {
     tide_fatal("realloc", "invalid pointer", p);
   }
   size_t usable = alloc_usable_size(p, "realloc");

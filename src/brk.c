@@ -51,7 +51,6 @@ tide_segment *brk_segment_new(size_t first_commit) {
                                         TIDE_SLICE_SIZE);
   if (end > start + TIDE_SEGMENT_SIZE) end = start + TIDE_SEGMENT_SIZE;
   if (start < cur || end < start) goto fail;
-  brk_heap.brk = cur; /* the break is wherever it is now */
   if (!os_brk_set(end)) {
     end = start + tide_align_up(first_commit, TIDE_SLICE_SIZE);
     if (!os_brk_set(end)) goto fail;

@@ -160,6 +160,7 @@ static void heap_purge(tide_heap *heap, bool force) {
   if (force || (cache != 0 && now >= cache)) {
     tide_store(&cache_purge_deadline, 0);
     segment_cache_purge(now, force);
+    huge_cache_expire(now, force);
   }
   trace_request((tide_request)req, req_size);
 }

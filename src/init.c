@@ -46,6 +46,7 @@ void init_publish_heap(uintptr_t start, uintptr_t brk, uintptr_t peak) {
 
 static void fork_prepare(void) {
   heap_fork_prepare();
+  huge_fork_prepare();
   segment_fork_prepare();
   brk_fork_prepare();
 }
@@ -53,12 +54,14 @@ static void fork_prepare(void) {
 static void fork_parent(void) {
   brk_fork_parent();
   segment_fork_parent();
+  huge_fork_parent();
   heap_fork_parent();
 }
 
 static void fork_child(void) {
   brk_fork_child();
   segment_fork_child();
+  huge_fork_child();
   heap_fork_child();
   trace_fork_child();
 }

@@ -12,6 +12,85 @@
 
 static _Atomic(uint64_t) huge_count;
 
+/* Blocks too big for a segment but below the (raised) mmap threshold are
+ * ones glibc would serve from its heap.  Their mappings are kept a while
+ * after free, like free pages, and reused: a program that keeps making and
+ * dropping 8 MiB buffers must not fault in fresh pages every time.  Blocks
+ * at or above the threshold always go straight back with munmap. */
+#define HUGE_CACHE_SLOTS 8
+#define HUGE_CACHE_BYTES ((size_t)64 << 20)
+static struct {
+  tide_lock lock;
+  tide_segment *slot[HUGE_CACHE_SLOTS];
+  uint64_t freed_ns[HUGE_CACHE_SLOTS];
+  size_t bytes;
+} huge_cache = {.lock = TIDE_LOCK_INIT};
+
+/* A cached mapping of at least map_size bytes (at most a quarter more), or
+ * NULL. */
+static tide_segment *huge_cache_take(size_t map_size) {
+  tide_segment *best = NULL;
+  tide_lock_take(&huge_cache.lock);
+  int pick = -1;
+  for (int i = 0; i < HUGE_CACHE_SLOTS; i++) {
+    tide_segment *s = huge_cache.slot[i];
+    if (s && s->size >= map_size && s->size - map_size <= map_size / 4 &&
+        (pick < 0 || s->size < huge_cache.slot[pick]->size))
+      pick = i;
+  }
+  if (pick >= 0) {
+    best = huge_cache.slot[pick];
+    huge_cache.slot[pick] = NULL;
+    huge_cache.bytes -= best->size;
+  }
+  tide_lock_give(&huge_cache.lock);
+  return best;
+}
+
+static bool huge_cache_put(tide_segment *seg) {
+  bool kept = false;
+  tide_lock_take(&huge_cache.lock);
+  for (int i = 0; i < HUGE_CACHE_SLOTS && !kept; i++) {
+    if (huge_cache.slot[i] == NULL && huge_cache.bytes + seg->size <= HUGE_CACHE_BYTES) {
+      huge_cache.slot[i] = seg;
+      huge_cache.freed_ns[i] = init_clock_ns();
+      huge_cache.bytes += seg->size;
+      kept = true;
+    }
+  }
+  tide_lock_give(&huge_cache.lock);
+  if (kept) heap_note_cache_purge(init_clock_ns() + (uint64_t)tide_opt.purge_delay_ms * 1000000u);
+  return kept;
+}
+
+/* Unmap cached mappings freed more than purge_delay_ms ago (all if force). */
+void huge_cache_expire(uint64_t now_ns, bool force) {
+  tide_segment *gone[HUGE_CACHE_SLOTS];
+  int n = 0;
+  uint64_t delay = (uint64_t)(tide_opt.purge_delay_ms < 0 ? 0 : tide_opt.purge_delay_ms) * 1000000u;
+  tide_lock_take(&huge_cache.lock);
+  for (int i = 0; i < HUGE_CACHE_SLOTS; i++) {
+    tide_segment *s = huge_cache.slot[i];
+    if (s == NULL) continue;
+    if (force || now_ns >= huge_cache.freed_ns[i] + delay) {
+      gone[n++] = s;
+      huge_cache.slot[i] = NULL;
+      huge_cache.bytes -= s->size;
+    } else {
+      heap_note_cache_purge(huge_cache.freed_ns[i] + delay);
+    }
+  }
+  tide_lock_give(&huge_cache.lock);
+  for (int i = 0; i < n; i++) {
+    segment_map_set(gone[i], false);
+    os_munmap(gone[i], gone[i]->size);
+  }
+}
+
+void huge_fork_prepare(void) { tide_lock_take(&huge_cache.lock); }
+void huge_fork_parent(void) { tide_lock_give(&huge_cache.lock); }
+void huge_fork_child(void) { tide_lock_reset(&huge_cache.lock); }
+
 uint64_t huge_live(void) { return tide_load(&huge_count); }
 
 /* Offset of the block from the segment start: past the header, aligned. */
@@ -41,7 +120,15 @@ void *huge_alloc(size_t size, size_t alignment) {
     return NULL;
   }
   size_t map_align = alignment > TIDE_SEGMENT_SIZE ? alignment : TIDE_SEGMENT_SIZE;
-  tide_segment *seg = os_mmap_aligned(map_size, map_align);
+  tide_segment *seg = map_align == TIDE_SEGMENT_SIZE ? huge_cache_take(map_size) : NULL;
+  if (seg != NULL) {
+    /* Reused: its pages are resident already; the map bits stayed set. */
+    huge_init(seg, seg->size, offset);
+    seg->pages[0].flags = TIDE_PAGE_DIRTY;
+    tide_add(&huge_count, 1);
+    return page_start(&seg->pages[0]);
+  }
+  seg = os_mmap_aligned(map_size, map_align);
   if (seg == NULL) {
     errno = ENOMEM;
     return NULL;
@@ -67,10 +154,14 @@ static void huge_adjust_threshold(size_t block) {
 void huge_free(tide_segment *seg, void *p) {
   tide_page *page = &seg->pages[0];
   if (p != page_start(page)) tide_fatal("free", "invalid pointer", p);
+  if (page->used == 0) tide_fatal("free", "double free", p);
   size_t block = seg->size - seg->huge_offset;
   huge_adjust_threshold(block);
-  segment_map_set(seg, false);
   atomic_fetch_sub(&huge_count, 1);
+  page->used = 0;
+  if (block < tide_opt.mmap_threshold && tide_opt.purge_delay_ms != 0 && huge_cache_put(seg))
+    return;
+  segment_map_set(seg, false);
   os_munmap(seg, seg->size);
 }
 

@@ -20,7 +20,7 @@ tide_options tide_opt = {
     .trim_threshold = 128 * 1024,
     .top_pad = 128 * 1024,
     .mmap_max = 65536,
-    .purge_delay_ms = 10,
+    .purge_delay_ms = 50,
     .use_brk = 1,
 };
 

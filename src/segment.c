@@ -193,7 +193,10 @@ static tide_segment *segment_new(unsigned slices_needed) {
  * the cache, or unmap it. */
 void segment_release(tide_segment *seg) {
   tide_assert(seg->free_slices == FREE_WHEN_EMPTY && seg->heap == NULL);
-  if (seg->kind == TIDE_SEG_BRK) {
+  /* The break comes down at once only when asked to give back at once;
+   * else the segment waits in the cache like any free page, and the break
+   * is lowered when the wait is over (segment_cache_purge). */
+  if (seg->kind == TIDE_SEG_BRK && tide_opt.purge_delay_ms == 0) {
     segment_map_set(seg, false);
     if (brk_release(seg)) {
       segment_cache_trim_brk();
@@ -268,6 +271,15 @@ size_t segment_cache_trim(void) {
 
 /* Cached segments purge on the same clock as owned ones. */
 void segment_cache_purge(uint64_t now_ns, bool force) {
+  bool brk_due = false;
+  tide_lock_take(&seg_cache.lock);
+  for (tide_segment *s = seg_cache.list; s; s = s->next)
+    if (s->kind == TIDE_SEG_BRK && (force || now_ns >= s->purge_deadline_ns))
+      brk_due = true;
+  tide_lock_give(&seg_cache.lock);
+  /* Empty segments at the top of the heap go back by lowering the break,
+   * not by madvise. */
+  if (brk_due) segment_cache_trim_brk();
   tide_lock_take(&seg_cache.lock);
   for (tide_segment *s = seg_cache.list; s; s = s->next) {
     segment_purge(s, now_ns, force);

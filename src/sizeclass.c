@@ -1,24 +1,28 @@
-/* Size classes: multiples of 16 up to 128 bytes, then four classes per
- * doubling (160, 192, 224, 256, 320, ...) up to 128 KiB.  A request wastes
- * at most 25% (129 -> 160 is the worst, 19%) and about 10% on average, and
- * every class is a multiple of 16, so every block is 16-byte aligned. */
+/* Size classes: multiples of 16 up to 128 bytes; four classes per doubling
+ * up to 1 KiB (160, 192, 224, 256, 320, ...); eight per doubling above, up
+ * to 128 KiB (1152, 1280, ..., 2048, 2304, ...).  A request wastes at most
+ * 19% (129 -> 160) below 1 KiB and at most 12.5% above, where the bytes
+ * are; every class is a multiple of 16, so every block is 16-byte aligned. */
 #include "internal/internal.h"
 
-/* bin -> block size; computed by the same rule as sizeclass_bin. */
 #define B4(s) (s) * 5 / 4, (s) * 6 / 4, (s) * 7 / 4, (s) * 2
+#define B8(s) (s) * 9 / 8, (s) * 10 / 8, (s) * 11 / 8, (s) * 12 / 8, \
+              (s) * 13 / 8, (s) * 14 / 8, (s) * 15 / 8, (s) * 2
 const uint32_t tide_bin_size[TIDE_BIN_COUNT] = {
-    0,         16,        32,        48,        64,       80,      96,
-    112,       128,       B4(128),   B4(256),   B4(512),  B4(1024), B4(2048),
-    B4(4096),  B4(8192),  B4(16384), B4(32768), B4(65536)};
+    0,        16,        32,        48,        64,        80,       96,
+    112,      128,       B4(128),   B4(256),   B4(512),   B8(1024), B8(2048),
+    B8(4096), B8(8192),  B8(16384), B8(32768), B8(65536)};
 _Static_assert(sizeof(tide_bin_size) / sizeof(tide_bin_size[0]) == TIDE_BIN_COUNT,
                "bin table size");
 
+/* The same rule as the table, computed: w = size - 1 has its top bit at b;
+ * the next two (below 1 KiB) or three bits pick the class in the doubling. */
 unsigned sizeclass_bin(size_t size) {
   if (size <= 128) return size <= 16 ? 1 : (unsigned)((size + 15) >> 4);
   size_t w = size - 1;
-  unsigned b = 63u - (unsigned)__builtin_clzll(w); /* 7 for 129..256 */
-  unsigned q = (unsigned)(w >> (b - 2)) & 3;
-  return 9 + (b - 7) * 4 + q;
+  unsigned b = 63u - (unsigned)__builtin_clzll(w);
+  if (b < 10) return 9 + (b - 7) * 4 + ((unsigned)(w >> (b - 2)) & 3);
+  return 21 + (b - 10) * 8 + ((unsigned)(w >> (b - 3)) & 7);
 }
 
 /* Slices per page: enough for at least 8 blocks, one slice for small ones. */

@@ -246,6 +246,10 @@ tide_hidden void huge_free(tide_segment *seg, void *p);
 tide_hidden void *huge_realloc(tide_segment *seg, void *p, size_t size);
 tide_hidden size_t huge_usable(tide_segment *seg, const void *p);
 tide_hidden uint64_t huge_live(void);
+tide_hidden void huge_cache_expire(uint64_t now_ns, bool force);
+tide_hidden void huge_fork_prepare(void);
+tide_hidden void huge_fork_parent(void);
+tide_hidden void huge_fork_child(void);
 
 /* ---- The OS (os.c): the only file that calls the kernel for memory ------- */
 /* Each call is counted and traced; failures set errno and return

@@ -58,7 +58,7 @@
 #define TIDE_DIRECT_COUNT (TIDE_SMALL_MAX / TIDE_ALIGN + 1)
 /* The largest size class; above it a block is a page of its own. */
 #define TIDE_BIN_MAX ((size_t)128 * 1024)
-#define TIDE_BIN_COUNT 49 /* bins 1..48 are size classes; 0 is unused */
+#define TIDE_BIN_COUNT 77 /* bins 1..76 are size classes; 0 is unused */
 #define TIDE_BIN_LARGE TIDE_BIN_COUNT /* queue index of single-block pages */
 /* The largest block a segment can hold (all slices but the header's). */
 #define TIDE_LARGE_MAX ((TIDE_SLICES - 1) * TIDE_SLICE_SIZE)
@@ -88,6 +88,7 @@ struct tide_heap;
 
 typedef enum tide_page_flag {
   TIDE_PAGE_IN_FULL = 1, /* in heap->full: no free block when last looked at */
+  TIDE_PAGE_DIRTY = 2,   /* huge: a reused mapping, not known to be zero */
 } tide_page_flag;
 
 /* One per slice, in the segment header.  Only the first slice of a page
