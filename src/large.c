@@ -181,6 +181,21 @@ void *huge_realloc(tide_segment *seg, void *p, size_t size) {
   }
   if (new_size == seg->size) return p;
   size_t old_size = seg->size;
+  /* Growing into a cached mapping copies, but into pages already resident:
+   * cheaper than faulting in fresh ones (a fault costs more than copying a
+   * page). */
+  if (new_size > old_size && offset == huge_offset(0)) {
+    tide_segment *reuse = huge_cache_take(new_size);
+    if (reuse != NULL) {
+      huge_init(reuse, reuse->size, offset);
+      reuse->pages[0].flags = TIDE_PAGE_DIRTY;
+      tide_add(&huge_count, 1);
+      void *q = page_start(&reuse->pages[0]);
+      memcpy(q, p, old_size - offset);
+      huge_free(seg, p);
+      return q;
+    }
+  }
   /* In place first: shrinking always works, and huge mappings are placed
    * with room above them to grow (os_mmap_aligned). */
   if (os_mremap(seg, old_size, new_size, 0, NULL) != NULL) {
