@@ -55,6 +55,17 @@ void heap_queue_push(tide_heap *heap, tide_page_queue *q, tide_page *page) {
   if (q != &heap->full) heap_update_direct(heap, page->bin);
 }
 
+void heap_queue_append(tide_heap *heap, tide_page_queue *q, tide_page *page) {
+  if (q->first == NULL) {
+    heap_queue_push(heap, q, page);
+    return;
+  }
+  page->next = NULL;
+  page->prev = q->last;
+  q->last->next = page;
+  q->last = page;
+}
+
 void heap_queue_remove(tide_heap *heap, tide_page_queue *q, tide_page *page) {
   bool was_first = q->first == page;
   if (page->prev)
@@ -74,16 +85,8 @@ void heap_page_unfull(tide_heap *heap, tide_page *page) {
   heap_queue_remove(heap, &heap->full, page);
   page->flags &= (uint8_t)~TIDE_PAGE_IN_FULL;
   atomic_store(&page->in_full, 0);
-  tide_page_queue *q = &heap->queues[page->bin];
   /* Behind the current page: it keeps serving until it runs dry. */
-  page->next = NULL;
-  page->prev = q->last;
-  if (q->last)
-    q->last->next = page;
-  else
-    q->first = page;
-  q->last = page;
-  if (q->first == page) heap_update_direct(heap, page->bin);
+  heap_queue_append(heap, &heap->queues[page->bin], page);
 }
 
 /* Pages that other threads freed into while they were full. */

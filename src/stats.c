@@ -288,6 +288,34 @@ void tide_malloc_stats(void) {
   fmt_flush(&b);
 }
 
+static void info_attr(tide_buf *b, const char *open, uint64_t v) {
+  fmt_str(b, open);
+  fmt_u64(b, v);
+  fmt_str(b, "\"");
+}
+
+/* The totals glibc writes after each heap and once for the process. */
+static void info_totals(tide_buf *b, const struct tide_stats *s, uint64_t free_count,
+                        uint64_t free_bytes, bool process) {
+  fmt_str(b, "<total type=\"fast\" count=\"0\" size=\"0\"/>\n");
+  info_attr(b, "<total type=\"rest\" count=\"", free_count);
+  info_attr(b, " size=\"", free_bytes);
+  fmt_str(b, "/>\n");
+  if (process) {
+    info_attr(b, "<total type=\"mmap\" count=\"", s->huge_blocks);
+    info_attr(b, " size=\"", s->huge_bytes);
+    fmt_str(b, "/>\n");
+  }
+  info_attr(b, "<system type=\"current\" size=\"", s->committed_bytes);
+  fmt_str(b, "/>\n");
+  info_attr(b, "<system type=\"max\" size=\"", s->committed_peak);
+  fmt_str(b, "/>\n");
+  info_attr(b, "<aspace type=\"total\" size=\"", s->committed_bytes);
+  fmt_str(b, "/>\n");
+  info_attr(b, "<aspace type=\"mprotect\" size=\"", s->committed_bytes);
+  fmt_str(b, "/>\n");
+}
+
 int tide_malloc_info(int options, FILE *stream) {
   if (options != 0 || stream == NULL) {
     errno = EINVAL;
@@ -317,37 +345,11 @@ int tide_malloc_info(int options, FILE *stream) {
     }
     from = c->block_size + 1;
   }
-  fmt_str(&b, "</sizes>\n<total type=\"fast\" count=\"0\" size=\"0\"/>\n");
-  fmt_str(&b, "<total type=\"rest\" count=\"");
-  fmt_u64(&b, free_count);
-  fmt_str(&b, "\" size=\"");
-  fmt_u64(&b, free_bytes);
-  fmt_str(&b, "\"/>\n<system type=\"current\" size=\"");
-  fmt_u64(&b, s.committed_bytes);
-  fmt_str(&b, "\"/>\n<system type=\"max\" size=\"");
-  fmt_u64(&b, s.committed_peak);
-  fmt_str(&b, "\"/>\n<aspace type=\"total\" size=\"");
-  fmt_u64(&b, s.committed_bytes);
-  fmt_str(&b, "\"/>\n<aspace type=\"mprotect\" size=\"");
-  fmt_u64(&b, s.committed_bytes);
-  fmt_str(&b, "\"/>\n</heap>\n<total type=\"fast\" count=\"0\" size=\"0\"/>\n");
-  fmt_str(&b, "<total type=\"rest\" count=\"");
-  fmt_u64(&b, free_count);
-  fmt_str(&b, "\" size=\"");
-  fmt_u64(&b, free_bytes);
-  fmt_str(&b, "\"/>\n<total type=\"mmap\" count=\"");
-  fmt_u64(&b, s.huge_blocks);
-  fmt_str(&b, "\" size=\"");
-  fmt_u64(&b, s.mapped_bytes);
-  fmt_str(&b, "\"/>\n<system type=\"current\" size=\"");
-  fmt_u64(&b, s.committed_bytes);
-  fmt_str(&b, "\"/>\n<system type=\"max\" size=\"");
-  fmt_u64(&b, s.committed_peak);
-  fmt_str(&b, "\"/>\n<aspace type=\"total\" size=\"");
-  fmt_u64(&b, s.committed_bytes);
-  fmt_str(&b, "\"/>\n<aspace type=\"mprotect\" size=\"");
-  fmt_u64(&b, s.committed_bytes);
-  fmt_str(&b, "\"/>\n</malloc>\n");
+  fmt_str(&b, "</sizes>\n");
+  info_totals(&b, &s, free_count, free_bytes, false);
+  fmt_str(&b, "</heap>\n");
+  info_totals(&b, &s, free_count, free_bytes, true);
+  fmt_str(&b, "</malloc>\n");
   /* stdio may allocate its buffer: fine here, we hold no lock. */
   fwrite(buf, 1, b.len, stream);
   return 0;

@@ -170,6 +170,8 @@ static inline tide_heap *heap_get(void) { return tide_tls_heap; }
 tide_hidden tide_heap *heap_init_thread(void);
 tide_hidden void heap_queue_push(tide_heap *heap, tide_page_queue *q,
                                  tide_page *page);
+tide_hidden void heap_queue_append(tide_heap *heap, tide_page_queue *q,
+                                   tide_page *page);
 tide_hidden void heap_queue_remove(tide_heap *heap, tide_page_queue *q,
                                    tide_page *page);
 tide_hidden void heap_update_direct(tide_heap *heap, unsigned bin);
