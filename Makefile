@@ -10,6 +10,9 @@ WARN := -Wall -Wextra -Werror -Wundef -Wstrict-prototypes -Wmissing-prototypes \
 BASE := -std=gnu11 -g -fPIC -fvisibility=hidden -ftls-model=initial-exec \
         -fno-builtin-malloc -fno-builtin-calloc -fno-builtin-realloc -fno-builtin-free \
         -Iinclude -Isrc $(WARN)
+# `make SECURE=1`: the hardened mode (TIDEMALLOC_OPTIONS=secure=1) by default.
+SECURE ?= 0
+BASE += -DTIDE_SECURE_DEFAULT=$(if $(filter-out 0,$(SECURE)),1,0)
 RELEASE := $(BASE) -O2 -DTIDE_DEBUG=0 $(CFLAGS)
 # The checked build: asserts on, no override (tide_* names only) so that
 # sanitizers and valgrind can run our code beside their own malloc.
@@ -24,9 +27,13 @@ PREFIXED_OBJ := $(CORE:%=$(BUILD)/prefixed/%.o)
 all: $(BUILD)/libtidemalloc.so $(BUILD)/libtidemalloc.a \
      $(BUILD)/libtidemalloc-prefixed.a $(BUILD)/tide $(BUILD)/tidemalloc.pc
 
-$(BUILD)/obj/%.o: src/%.c $(HEADERS) | $(BUILD)/obj
+# Rebuild everything when the flags change (CC, CFLAGS, SECURE).
+$(BUILD)/flags: FORCE | $(BUILD)/obj
+	@echo '$(CC) $(RELEASE) $(CHECKED)' | cmp -s - $@ || echo '$(CC) $(RELEASE) $(CHECKED)' > $@
+
+$(BUILD)/obj/%.o: src/%.c $(HEADERS) $(BUILD)/flags | $(BUILD)/obj
 	$(CC) $(RELEASE) -c $< -o $@
-$(BUILD)/prefixed/%.o: src/%.c $(HEADERS) | $(BUILD)/prefixed
+$(BUILD)/prefixed/%.o: src/%.c $(HEADERS) $(BUILD)/flags | $(BUILD)/prefixed
 	$(CC) $(CHECKED) -c $< -o $@
 $(BUILD)/obj $(BUILD)/prefixed:
 	mkdir -p $@
@@ -71,4 +78,4 @@ install: all
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all test bench demo install clean
+.PHONY: all test bench demo install clean FORCE

@@ -53,15 +53,17 @@ tide_noinline void *alloc_generic(tide_heap *heap, size_t size,
   trace_request(req, size);
   void *p = NULL;
   unsigned bin = 0;
+  /* Secure mode: blocks of a class end with a canary. */
+  size_t canary = tide_opt.secure ? TIDE_CANARY_SIZE : 0;
   if (alignment <= TIDE_ALIGN) {
     if (alloc_wants_mapping(size))
       p = huge_alloc(size, 0);
-    else if (size > TIDE_BIN_MAX)
+    else if (size + canary > TIDE_BIN_MAX)
       p = page_alloc_large(heap, size);
     else
-      p = page_malloc_generic(heap, size, bin = sizeclass_bin(size));
+      p = page_malloc_generic(heap, size, bin = sizeclass_bin(size + canary));
   } else if (!alloc_wants_mapping(size) &&
-             (bin = sizeclass_bin_aligned(size, alignment)) != 0) {
+             (bin = sizeclass_bin_aligned(size + canary, alignment)) != 0) {
     p = page_malloc_generic(heap, size, bin);
   } else if (!alloc_wants_mapping(size) && alignment <= TIDE_SLICE_SIZE &&
              size <= TIDE_LARGE_MAX) {
@@ -72,6 +74,10 @@ tide_noinline void *alloc_generic(tide_heap *heap, size_t size,
   if (p == NULL) {
     errno = ENOMEM;
     return NULL;
+  }
+  if (bin != 0 && canary != 0) {
+    tide_page *page = page_of(segment_of(p), p);
+    *block_canary(page, p) = block_canary_value(p);
   }
   alloc_count_any(heap, size, p);
   return p;
@@ -181,6 +187,8 @@ size_t alloc_usable_size(const void *p, const char *func) {
   }
   tide_page *page = page_of_block(seg, p);
   if (page == NULL) tide_fatal(func, "invalid pointer", p);
+  if (tide_opt.secure && page->bin != TIDE_BIN_LARGE)
+    return page->block_size - TIDE_CANARY_SIZE;
   return page->block_size;
 }
 

@@ -8,6 +8,8 @@
 #include "internal/internal.h"
 #include "tidemalloc.h"
 
+#include <string.h>
+
 /* Large blocks' bytes are counted where they are freed: free_local_slow
  * (their page is always parked in full) or free_generic. */
 static inline void free_count(tide_heap *heap, const tide_page *page) {
@@ -67,6 +69,57 @@ static inline void free_local(tide_heap *heap, tide_page *page, tide_block *b) {
   }
 }
 
+/* Give a block back to its page: the owner's local list, or the page's
+ * remote list. */
+static void free_release(tide_heap *heap, tide_segment *seg, tide_page *page,
+                         tide_block *b) {
+  if (seg->heap == heap) {
+    free_local(heap, page, b);
+    return;
+  }
+  free_count(heap, page);
+  if (page->bin == TIDE_BIN_LARGE) heap->stats.large_bytes_free += page->block_size;
+  free_remote(seg, page, b);
+}
+
+/* ---- Secure mode: canaries, zeroing, quarantine ---------------------------- */
+static void quarantine_evict(tide_heap *heap) {
+  tide_block *b = heap->quarantine[heap->quarantine_head];
+  heap->quarantine_head = (heap->quarantine_head + 1) % TIDE_QUARANTINE_SLOTS;
+  heap->quarantine_count--;
+  tide_segment *seg = segment_of(b);
+  tide_page *page = page_of(seg, b);
+  heap->quarantine_bytes -= page->block_size;
+  free_release(heap, seg, page, b);
+}
+
+void free_quarantine_flush(tide_heap *heap) {
+  while (heap->quarantine_count > 0) quarantine_evict(heap);
+}
+
+/* The block was checked as a live block of ours.  Check its canary, wipe it,
+ * and hold it back from reuse for a while: a dangling pointer then reads
+ * zeros, and writes through it land in a block nobody owns yet. */
+static tide_noinline void free_secure(tide_heap *heap, tide_page *page, tide_block *b,
+                                      const char *func) {
+  if (page->bin != TIDE_BIN_LARGE && *block_canary(page, b) != block_canary_value(b))
+    tide_fatal(func, "heap overflow: canary after the block overwritten at", b);
+  if (heap->is_empty_heap && (heap = heap_init_thread()) == NULL) {
+    free_release(heap_get(), segment_of(b), page, b); /* no heap: no quarantine */
+    return;
+  }
+  memset(b, 0, page->block_size);
+  b->freed_key = tide_freed_key;
+  while (heap->quarantine_count == TIDE_QUARANTINE_SLOTS ||
+         (heap->quarantine_count > 0 &&
+          heap->quarantine_bytes + page->block_size > TIDE_QUARANTINE_BYTES))
+    quarantine_evict(heap);
+  uint32_t tail = (heap->quarantine_head + heap->quarantine_count) % TIDE_QUARANTINE_SLOTS;
+  heap->quarantine[tail] = b;
+  heap->quarantine_count++;
+  heap->quarantine_bytes += page->block_size;
+}
+
 /* Everything but the plain local free of a valid block: NULL, huge blocks,
  * remote frees, and anything suspicious, checked again here and reported
  * with the caller's name. */
@@ -87,17 +140,16 @@ static tide_noinline void free_generic(void *p, const char *func) {
   tide_block *b = p;
   bool local = seg->heap == heap;
   /* The key is a 64-bit secret that malloc clears.  Our own lists can be
-   * searched to be sure; another thread's cannot be walked safely, and
-   * there finding the key is taken as proof. */
-  if (b->freed_key == tide_freed_key && (!local || page_contains_free(page, b)))
+   * searched to be sure; another thread's cannot be walked safely (nor a
+   * quarantine), and there finding the key is taken as proof. */
+  if (b->freed_key == tide_freed_key &&
+      (!local || tide_opt.secure || page_contains_free(page, b)))
     tide_fatal(func, "double free", b);
-  if (local) {
-    free_local(heap, page, b);
+  if (tide_opt.secure) {
+    free_secure(heap, page, b, func);
     return;
   }
-  free_count(heap, page);
-  if (page->bin == TIDE_BIN_LARGE) heap->stats.large_bytes_free += page->block_size;
-  free_remote(seg, page, b);
+  free_release(heap, seg, page, b);
 }
 
 /* The fast path: a valid block of the calling thread's own heap.  Anything
@@ -109,7 +161,7 @@ static inline void free_block(void *p, const char *func) {
     tide_heap *heap = heap_get();
     uintptr_t offset;
     tide_page *page = page_lookup(seg, p, &offset);
-    if (tide_likely(seg->heap == heap && page_offset_valid(page, offset) &&
+    if (tide_likely(seg->fast_heap == heap && page_offset_valid(page, offset) &&
                     ((tide_block *)p)->freed_key != tide_freed_key)) {
       free_local(heap, page, p);
       return;

@@ -38,7 +38,8 @@ void heap_update_direct(tide_heap *heap, unsigned bin) {
   if (bin == 0 || bin >= TIDE_BIN_COUNT || tide_bin_size[bin] > TIDE_SMALL_MAX)
     return;
   tide_page *page = heap->queues[bin].first;
-  if (page == NULL) page = &tide_page_empty;
+  /* Secure mode: every malloc takes the slow path, where the checks are. */
+  if (page == NULL || tide_opt.secure) page = &tide_page_empty;
   unsigned lo = bin == 1 ? 0 : tide_bin_size[bin - 1] / TIDE_ALIGN + 1;
   unsigned hi = tide_bin_size[bin] / TIDE_ALIGN;
   for (unsigned i = lo; i <= hi; i++) heap->direct[i] = page;
@@ -281,6 +282,7 @@ static void heap_thread_exit(void *arg) {
   tide_heap *heap = arg;
   if (heap == NULL || heap != tide_tls_heap) return;
   trace_request(TIDE_REQ_THREAD_EXIT, 0);
+  free_quarantine_flush(heap);
   heap_collect(heap, true);
   tide_tls_heap = &tide_heap_empty;
   heap_park(heap);
@@ -315,7 +317,10 @@ void heap_reclaim_pooled(void) {
 
 size_t heap_trim_all(void) {
   tide_heap *heap = tide_tls_heap;
-  if (heap != &tide_heap_empty) heap_collect(heap, true);
+  if (heap != &tide_heap_empty) {
+    free_quarantine_flush(heap);
+    heap_collect(heap, true);
+  }
   heap_reclaim_pooled();
   return segment_cache_trim();
 }

@@ -14,6 +14,7 @@
 
 uintptr_t tide_list_secret;
 uintptr_t tide_freed_key = 0x7469646566726565ULL; /* replaced at start-up */
+uintptr_t tide_canary_secret;
 size_t tide_os_page = 4096;
 _Atomic(int) tide_init_state;
 static uint64_t clock_start_ns;
@@ -77,6 +78,7 @@ void init_process(void) {
   if (page > 0) tide_os_page = (size_t)page;
   tide_list_secret = init_random_word();
   tide_freed_key = init_random_word() | 1;
+  tide_canary_secret = init_random_word();
   options_init();
   trace_open();
   heap_process_init();

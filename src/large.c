@@ -100,11 +100,12 @@ static size_t huge_offset(size_t alignment) {
 }
 
 static void huge_init(tide_segment *seg, size_t map_size, size_t offset) {
-  seg->heap = NULL;
+  seg->heap = seg->fast_heap = NULL;
   seg->kind = TIDE_SEG_HUGE;
   seg->size = map_size;
   seg->commit_end = (uint8_t *)seg + map_size;
   seg->free_slices = 0;
+  seg->guard_bytes = 0;
   tide_page *page = &seg->pages[0];
   memset(page, 0, sizeof(*page));
   seg->huge_offset = offset;
@@ -114,13 +115,15 @@ static void huge_init(tide_segment *seg, size_t map_size, size_t offset) {
 
 void *huge_alloc(size_t size, size_t alignment) {
   size_t offset = huge_offset(alignment);
-  size_t map_size = tide_align_up(offset + size, tide_os_page);
+  size_t guard = tide_opt.secure ? tide_os_page : 0; /* PROT_NONE after the block */
+  size_t map_size = tide_align_up(offset + size, tide_os_page) + guard;
   if (size > PTRDIFF_MAX || map_size < size) {
     errno = ENOMEM;
     return NULL;
   }
   size_t map_align = alignment > TIDE_SEGMENT_SIZE ? alignment : TIDE_SEGMENT_SIZE;
-  tide_segment *seg = map_align == TIDE_SEGMENT_SIZE ? huge_cache_take(map_size) : NULL;
+  tide_segment *seg =
+      map_align == TIDE_SEGMENT_SIZE && guard == 0 ? huge_cache_take(map_size) : NULL;
   if (seg != NULL) {
     /* Reused: its pages are resident already; the map bits stayed set. */
     huge_init(seg, seg->size, offset);
@@ -135,6 +138,8 @@ void *huge_alloc(size_t size, size_t alignment) {
   }
   os_name(seg, map_size, "tidemalloc huge block");
   huge_init(seg, map_size, offset);
+  if (guard != 0 && os_protect((uint8_t *)seg + map_size - guard, guard))
+    seg->guard_bytes = guard;
   segment_map_set(seg, true);
   tide_add(&huge_count, 1);
   return page_start(&seg->pages[0]);
@@ -159,20 +164,23 @@ void huge_free(tide_segment *seg, void *p) {
   huge_adjust_threshold(block);
   atomic_fetch_sub(&huge_count, 1);
   page->used = 0;
-  if (block < tide_opt.mmap_threshold && tide_opt.purge_delay_ms != 0 && huge_cache_put(seg))
+  if (block < tide_opt.mmap_threshold && tide_opt.purge_delay_ms != 0 &&
+      !tide_opt.secure && huge_cache_put(seg))
     return;
   segment_map_set(seg, false);
   os_munmap(seg, seg->size);
 }
 
 size_t huge_usable(tide_segment *seg, const void *p) {
-  return (size_t)((uint8_t *)seg + seg->size - (const uint8_t *)p);
+  return (size_t)((uint8_t *)seg + seg->size - seg->guard_bytes - (const uint8_t *)p);
 }
 
 /* Resize in place if the kernel can; else move the pages (no copy) into a
  * fresh aligned reservation.  NULL with errno = ENOMEM if neither works; the
  * block is then untouched. */
 void *huge_realloc(tide_segment *seg, void *p, size_t size) {
+  /* Secure mode: the guard page must stay at the end; the caller copies. */
+  if (seg->guard_bytes != 0) return NULL;
   size_t offset = (size_t)((uint8_t *)p - (uint8_t *)seg);
   size_t new_size = tide_align_up(offset + size, tide_os_page);
   if (new_size < size) {

@@ -22,6 +22,7 @@ tide_options tide_opt = {
     .mmap_max = 65536,
     .purge_delay_ms = 50,
     .use_brk = 1,
+    .secure = TIDE_SECURE_DEFAULT,
 };
 
 typedef enum option_kind {
@@ -61,6 +62,7 @@ static const option_def option_table[] = {
     {"trace", OPT_PATH, FIELD(trace), 0, 0, false, NULL, NULL, 0},
     {"verbose", OPT_BOOL, FIELD(verbose), 0, 1, false, NULL, NULL, 0},
     {"use_brk", OPT_BOOL, FIELD(use_brk), 0, 1, false, NULL, NULL, 0},
+    {"secure", OPT_BOOL, FIELD(secure), 0, 1, false, NULL, NULL, 0},
     {"fault_brk", OPT_LONG, FIELD(fault_brk), 0, LLONG_MAX, false, NULL, NULL, 0},
     {"fault_at", OPT_LONG, FIELD(fault_at), 0, LLONG_MAX, false, NULL, NULL, 0},
     {"fault_kind", OPT_FAULT_KIND, FIELD(fault_kind), 0, 4, false, NULL, NULL, 0},
@@ -303,7 +305,8 @@ int tide_option_get(const char *name, long long *value) {
 int tide_option_set(const char *name, long long value) {
   if (tide_init_state != 2) init_process();
   const option_def *def = name ? option_find(name, strlen(name)) : NULL;
-  if (def == NULL || !option_assign(def, value)) {
+  /* Secure mode shapes every segment and block: only at start-up. */
+  if (def == NULL || def->offset == FIELD(secure) || !option_assign(def, value)) {
     errno = EINVAL;
     return -1;
   }

@@ -202,6 +202,15 @@ bool os_purge(void *p, size_t size) {
   return ok;
 }
 
+/* Secure mode's guard pages.  Not one of the traced calls: it moves no
+ * memory between the process and the kernel. */
+bool os_protect(void *p, size_t size) {
+  int saved = errno;
+  bool ok = mprotect(p, size, PROT_NONE) == 0;
+  errno = saved;
+  return ok;
+}
+
 /* glibc's sbrk/brk keep their cached break (__curbrk) in step with ours, so
  * that other code calling sbrk sees the real break. */
 uintptr_t os_brk_current(void) { return (uintptr_t)sbrk(0); }

@@ -31,6 +31,38 @@ static void page_init(tide_page *page, unsigned bin, size_t block_size) {
   page->next = page->prev = NULL;
 }
 
+/* Secure mode: the new blocks are linked in a random order, so that where
+ * the next block lands cannot be predicted from where the last one did. */
+static __thread uint64_t page_rng __attribute__((tls_model("initial-exec")));
+
+static uint64_t page_random(void) {
+  uint64_t x = page_rng;
+  if (x == 0) x = tide_list_secret ^ (uintptr_t)&page_rng ^ init_clock_ns() ^ 1;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  page_rng = x;
+  return x;
+}
+
+static void page_extend_shuffled(tide_page *page, uint8_t *first, uint32_t count) {
+  uint16_t order[EXTEND_BYTES / TIDE_ALIGN];
+  for (uint32_t i = 0; i < count; i++) order[i] = (uint16_t)i;
+  for (uint32_t i = count - 1; i > 0; i--) {
+    uint32_t j = (uint32_t)(page_random() % (i + 1));
+    uint16_t t = order[i];
+    order[i] = order[j];
+    order[j] = t;
+  }
+  tide_block *next = page->free;
+  for (uint32_t i = 0; i < count; i++) {
+    tide_block *b = (tide_block *)(first + (size_t)order[i] * page->block_size);
+    b->next_encoded = block_encode(next, b);
+    next = b;
+  }
+  page->free = next;
+}
+
 bool page_extend(tide_page *page) {
   uint32_t room = page_reserved(page) - page->capacity;
   if (room == 0) return false;
@@ -39,6 +71,11 @@ bool page_extend(tide_page *page) {
   if (count > room) count = room;
   size_t bs = page->block_size;
   uint8_t *first = page_start(page) + (size_t)page->capacity * bs;
+  if (tide_opt.secure) {
+    page_extend_shuffled(page, first, count);
+    page->capacity += count;
+    return true;
+  }
   tide_block *b = (tide_block *)first;
   for (uint32_t i = 1; i < count; i++) {
     tide_block *next = (tide_block *)(first + i * bs);
@@ -104,7 +141,9 @@ void *page_alloc_large(tide_heap *heap, size_t size) {
   page->flags = TIDE_PAGE_IN_FULL;
   tide_store(&page->in_full, 1);
   heap_queue_push(heap, &heap->full, page);
-  return page_start(page);
+  tide_block *b = (tide_block *)page_start(page);
+  b->freed_key = 0; /* the slices may hold an old block's key */
+  return b;
 }
 
 /* The page has no free block: park it in heap->full.  A remote free may

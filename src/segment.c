@@ -141,10 +141,33 @@ static void segment_schedule_purge(tide_segment *seg, uint64_t bits) {
 }
 
 /* ---- Segments come and go ------------------------------------------------- */
+/* Secure mode: PROT_NONE over the header slice's unused tail and over the
+ * last slice, once each is backed by memory. */
+static void segment_guard(tide_segment *seg) {
+  if (!tide_opt.secure) return;
+  if (!(seg->guards & TIDE_GUARD_HEAD)) {
+    uintptr_t from = tide_align_up((uintptr_t)seg + TIDE_SEGMENT_HEADER_SIZE, tide_os_page);
+    uintptr_t to = (uintptr_t)seg + TIDE_SLICE_SIZE;
+    if (from < to && os_protect((void *)from, to - from)) seg->guards |= TIDE_GUARD_HEAD;
+  }
+  if (!(seg->guards & TIDE_GUARD_TAIL) && committed_slices(seg) >= TIDE_SLICES) {
+    uint8_t *last = (uint8_t *)seg + (TIDE_SLICES - 1) * TIDE_SLICE_SIZE;
+    if (os_protect(last, TIDE_SLICE_SIZE)) seg->guards |= TIDE_GUARD_TAIL;
+  }
+}
+
+/* The slices a fresh page may use: all but the header (and, in secure mode,
+ * the last one, which is a guard). */
+static uint64_t segment_usable_slices(void) {
+  return tide_opt.secure ? FREE_WHEN_EMPTY & ~(1ULL << (TIDE_SLICES - 1))
+                         : FREE_WHEN_EMPTY;
+}
+
 static void segment_reset(tide_segment *seg) {
   memset(seg->pages, 0, TIDE_SLICES * sizeof(tide_page));
-  seg->free_slices = FREE_WHEN_EMPTY;
+  seg->free_slices = segment_usable_slices();
   seg->in_full_list = 0;
+  segment_guard(seg);
 }
 
 static tide_segment *segment_from_cache(void) {
@@ -181,7 +204,7 @@ static tide_segment *segment_new(unsigned slices_needed) {
     seg->size = TIDE_SEGMENT_SIZE;
     seg->commit_end = (uint8_t *)seg + TIDE_SEGMENT_SIZE;
   }
-  seg->free_slices = FREE_WHEN_EMPTY;
+  seg->free_slices = segment_usable_slices();
   seg->purge_slices = seg->purged_slices = 0;
   seg->purge_deadline_ns = 0;
   segment_map_set(seg, true);
@@ -192,7 +215,7 @@ static tide_segment *segment_new(unsigned slices_needed) {
 /* Hand an empty, unowned segment back: lower the break under it, keep it in
  * the cache, or unmap it. */
 void segment_release(tide_segment *seg) {
-  tide_assert(seg->free_slices == FREE_WHEN_EMPTY && seg->heap == NULL);
+  tide_assert(seg->free_slices == segment_usable_slices() && seg->heap == NULL);
   /* The break comes down at once only when asked to give back at once;
    * else the segment waits in the cache like any free page, and the break
    * is lowered when the wait is over (segment_cache_purge). */
@@ -312,6 +335,8 @@ static tide_page *span_take(tide_segment *seg, unsigned first, unsigned count) {
 }
 
 static tide_page *span_try(tide_segment *seg, unsigned count) {
+  if (tide_opt.secure && seg->guards != (TIDE_GUARD_HEAD | TIDE_GUARD_TAIL))
+    segment_guard(seg); /* the break may have passed over its end since */
   unsigned committed = committed_slices(seg);
   uint64_t committed_mask = committed >= 64 ? ALL_SLICES : slice_bits(0, committed);
   int first = find_run(seg->free_slices & committed_mask, count);
@@ -321,6 +346,7 @@ static tide_page *span_try(tide_segment *seg, unsigned count) {
   if (first < 0) return NULL;
   uint8_t *end = (uint8_t *)seg + (size_t)(first + (int)count) * TIDE_SLICE_SIZE;
   if (!brk_extend(seg, end)) return NULL;
+  segment_guard(seg);
   return span_take(seg, (unsigned)first, count);
 }
 
@@ -350,6 +376,7 @@ tide_page *segment_span_alloc(tide_heap *heap, unsigned count) {
   if (seg == NULL) return NULL;
   segment_reset(seg);
   seg->heap = heap;
+  seg->fast_heap = tide_opt.secure ? NULL : heap;
   list_push(&heap->segments, seg);
   return span_try(seg, count);
 }
@@ -368,9 +395,9 @@ void segment_span_free(tide_heap *heap, tide_page *page) {
     seg->in_full_list = 0;
     list_push(&heap->segments, seg);
   }
-  if (seg->free_slices == FREE_WHEN_EMPTY) {
+  if (seg->free_slices == segment_usable_slices()) {
     list_remove(heap_list_of(heap, seg), seg);
-    seg->heap = NULL;
+    seg->heap = seg->fast_heap = NULL;
     seg->purge_slices |= bits; /* purged if the segment is kept */
     segment_release(seg);
     return;

@@ -22,6 +22,10 @@
 #ifndef TIDE_DEBUG
 #define TIDE_DEBUG 0
 #endif
+/* `make SECURE=1` builds a library whose hardened mode is on by default. */
+#ifndef TIDE_SECURE_DEFAULT
+#define TIDE_SECURE_DEFAULT 0
+#endif
 #if TIDE_DEBUG
 #define tide_assert(cond) \
   ((cond) ? (void)0 : tide_assert_fail(#cond, __FILE__, __LINE__))
@@ -70,6 +74,7 @@ typedef struct tide_options {
   int stats;           /* 0 off, 1 text, 2 json */
   int verbose;
   int use_brk;
+  int secure;          /* hardened mode: guards, canaries, quarantine... */
   long fault_brk;      /* test hook: brk call number N and later fail */
   long fault_at;       /* test hook: the Nth brk/mmap/mremap/madvise fails */
   int fault_kind;      /* 0: any of those; else a tide_os_op + 1 to count */
@@ -83,6 +88,7 @@ tide_hidden int options_mallopt(int param, int value);
 /* ---- Secrets and process state (init.c) ------------------------------------ */
 extern tide_hidden uintptr_t tide_list_secret; /* free-list encoding */
 extern tide_hidden uintptr_t tide_freed_key;   /* marks a freed block */
+extern tide_hidden uintptr_t tide_canary_secret; /* secure: block canaries */
 extern tide_hidden size_t tide_os_page;        /* OS page size */
 extern tide_hidden _Atomic(int) tide_init_state; /* 0 no, 1 running, 2 done */
 tide_hidden void init_process(void);
@@ -262,6 +268,7 @@ tide_hidden bool os_munmap(void *p, size_t size);
 tide_hidden void *os_mremap(void *p, size_t old_size, size_t new_size,
                             int flags, void *new_addr);
 tide_hidden bool os_purge(void *p, size_t size);
+tide_hidden bool os_protect(void *p, size_t size); /* PROT_NONE: a guard */
 tide_hidden uintptr_t os_brk_current(void);
 tide_hidden bool os_brk_set(uintptr_t new_break);
 tide_hidden void os_name(void *p, size_t size, const char *name);
@@ -323,5 +330,14 @@ tide_hidden void fmt_write_all(int fd, const char *p, size_t len);
 tide_hidden void *alloc_generic(tide_heap *heap, size_t size, size_t alignment,
                                 tide_request req);
 tide_hidden size_t alloc_usable_size(const void *p, const char *func);
+tide_hidden void free_quarantine_flush(tide_heap *heap);
+
+/* Secure mode: the canary after a block of a size class. */
+static inline uint64_t *block_canary(const tide_page *page, const void *b) {
+  return (uint64_t *)((uint8_t *)b + page->block_size - TIDE_CANARY_SIZE);
+}
+static inline uint64_t block_canary_value(const void *b) {
+  return tide_canary_secret ^ (uintptr_t)b;
+}
 
 #endif /* TIDE_INTERNAL_H */

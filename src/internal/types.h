@@ -143,10 +143,16 @@ typedef enum tide_segment_kind {
  *   break is at or above commit_end while the segment is the heap top;
  *   heap == NULL for huge segments and for segments in the global cache. */
 typedef struct tide_segment {
-  struct tide_heap *heap;      /* owner; frees from it take the local path */
+  struct tide_heap *fast_heap; /* == heap, but NULL in secure mode: free's fast
+                                  path compares only this, so in secure mode
+                                  every free takes the checked slow path */
+  struct tide_heap *heap;      /* owner */
   uint32_t kind;               /* tide_segment_kind */
-  uint16_t capped;             /* BRK: the break can no longer grow here */
-  uint16_t in_full_list;       /* in heap->segments_full: no free slice */
+  uint8_t capped;              /* BRK: the break can no longer grow here */
+  uint8_t in_full_list;        /* in heap->segments_full: no free slice */
+  uint8_t guards;              /* secure: TIDE_GUARD_* pages made PROT_NONE */
+  uint8_t reserved_;
+  size_t guard_bytes;          /* HUGE, secure: PROT_NONE bytes at the end */
   uint64_t free_slices;        /* bit i: slice i is free */
   uint64_t purge_slices;       /* free slices whose memory is still resident */
   uint64_t purged_slices;      /* free slices already given back (madvise) */
@@ -159,6 +165,18 @@ typedef struct tide_segment {
   tide_page *wake_next[TIDE_SLICES]; /* links of heap->wake, by slice */
   tide_page pages[];           /* TIDE_SLICES entries (1 for huge) */
 } tide_segment;
+
+/* Secure mode's guard pages in a segment: the unused tail of the header
+ * slice (between the header and the first page), and the last slice (between
+ * the segment's pages and whatever follows it, often the next segment's
+ * header), which secure mode never hands out. */
+#define TIDE_GUARD_HEAD 1
+#define TIDE_GUARD_TAIL 2
+/* Secure mode: a canary after every block of a size class, checked on free. */
+#define TIDE_CANARY_SIZE 8
+/* Secure mode: freed blocks wait in a per-thread quarantine before reuse. */
+#define TIDE_QUARANTINE_SLOTS 512
+#define TIDE_QUARANTINE_BYTES ((size_t)4 << 20)
 
 #define TIDE_SEGMENT_HEADER_SIZE \
   (sizeof(tide_segment) + TIDE_SLICES * sizeof(tide_page))
@@ -193,6 +211,11 @@ typedef struct tide_heap {
   uint64_t purge_deadline_ns;   /* earliest purge due in this heap, 0: none */
   uint32_t heartbeat;           /* events until the purge clock is read */
   int tid;                      /* kernel thread id of the owner, 0 if pooled */
+  /* Secure mode: a ring of freed blocks (zeroed) not yet given back to their
+   * pages, oldest at quarantine_head. */
+  tide_block *quarantine[TIDE_QUARANTINE_SLOTS];
+  uint32_t quarantine_head, quarantine_count;
+  size_t quarantine_bytes;
   bool is_empty_heap;           /* the static sentinel no thread owns */
   struct tide_heap *all_next;   /* every heap ever made (never freed) */
   struct tide_heap *pool_next;  /* heaps of exited threads, for reuse */
