@@ -1,0 +1,524 @@
+/* How tidemalloc uses the OS, observed from outside (strace, /proc, the
+ * real break).  usage: os MODE [args]
+ *
+ * Modes that strace watches write markers with write(2) to stdout:
+ *   "TIDE_MARK <name> [key=value...]".  Only calls between markers count.
+ *   small    many small allocations: brk moves, no per-object mmap
+ *   large    malloc(1 MiB) = one mmap; free = one munmap of the same range
+ *   mremap   realloc of a mapped block 1 MiB -> 8 MiB uses mremap
+ *   trace    a mix of everything, for comparing the trace file with strace
+ * Modes that check themselves (exit 0 = pass):
+ *   trim [auto]       200 MiB of 64-byte blocks, free, malloc_trim(0) (or wait,
+ *                     with "auto"): break lowered, RSS back near the start
+ *   pin [delayed]     a small block pins freed medium ones: RSS still drops
+ *   sbrk              a foreign sbrk(4096) in the middle of a run
+ *   fault             run with TIDEMALLOC_OPTIONS=fault_brk=1: mmap fallback
+ *   collide           a page mapped just above the break makes brk fail
+ *   faultmid          run with fault_brk=N: brk works, then fails midway
+ */
+#include "common.h"
+
+#include <pthread.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+
+static const size_t MiB = 1024 * 1024;
+static int tide;
+
+static void mark(const char *fmt, ...) {
+  char buf[256];
+  int n = snprintf(buf, sizeof buf, "TIDE_MARK ");
+  va_list ap;
+  va_start(ap, fmt);
+  n += vsnprintf(buf + n, sizeof buf - (size_t)n, fmt, ap);
+  va_end(ap);
+  buf[n++] = '\n';
+  if (write(1, buf, (size_t)n) != n) exit(9);
+}
+
+static uint64_t rng = 0x2545F4914F6CDD1DULL;
+static uint64_t rnd(void) {
+  rng ^= rng << 13;
+  rng ^= rng >> 7;
+  rng ^= rng << 17;
+  return rng;
+}
+
+/* A set of blocks with patterns, for the modes that check contents. */
+struct blk {
+  void *p;
+  size_t n;
+};
+struct set {
+  struct blk *b;
+  size_t count, cap;
+};
+
+static void set_add(struct set *s, size_t n) {
+  if (s->count == s->cap) {
+    size_t cap = s->cap ? s->cap * 2 : 1024;
+    /* the bookkeeping lives in its own mapping, out of the allocator's way */
+    struct blk *nb = mmap(NULL, cap * sizeof *nb, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    REQUIRE(nb != MAP_FAILED, "mmap for bookkeeping");
+    if (s->b) {
+      memcpy(nb, s->b, s->count * sizeof *nb);
+      munmap(s->b, s->cap * sizeof *nb);
+    }
+    s->b = nb;
+    s->cap = cap;
+  }
+  void *p = malloc(n);
+  REQUIRE(p, "malloc(%zu) failed after %zu blocks", n, s->count);
+  t_fill(p, n);
+  s->b[s->count].p = p;
+  s->b[s->count].n = n;
+  s->count++;
+}
+
+static void set_verify(struct set *s, const char *when) {
+  for (size_t i = 0; i < s->count; i++)
+    if (s->b[i].p) {
+      size_t bad = t_check(s->b[i].p, s->b[i].n);
+      REQUIRE(bad == (size_t)-1, "block %zu (%p, %zu bytes) corrupted at offset %zu %s", i, s->b[i].p, s->b[i].n,
+              bad, when);
+    }
+}
+
+/* No block may overlap [lo, hi). */
+static void set_avoid(struct set *s, uintptr_t lo, uintptr_t hi, const char *what) {
+  for (size_t i = 0; i < s->count; i++)
+    if (s->b[i].p) {
+      uintptr_t a = (uintptr_t)s->b[i].p, e = a + s->b[i].n;
+      REQUIRE(e <= lo || a >= hi, "block %p..%p overlaps %s %lx..%lx", s->b[i].p, (void *)e, what,
+              (unsigned long)lo, (unsigned long)hi);
+    }
+}
+
+static void set_free(struct set *s, int every) { /* every: 1 = all, 2 = every other */
+  for (size_t i = 0; i < s->count; i++)
+    if (s->b[i].p && i % (size_t)every == 0) {
+      free(s->b[i].p);
+      s->b[i].p = NULL;
+    }
+}
+
+static void set_release(struct set *s) {
+  set_free(s, 1);
+  if (s->b) munmap(s->b, s->cap * sizeof *s->b);
+  memset(s, 0, sizeof *s);
+}
+
+static size_t mixed_size(void) {
+  uint64_t r = rnd();
+  switch (r % 20) {
+  case 0: return 4096 + (r >> 8) % (60 * 1024);
+  case 1: case 2: return 1024 + (r >> 8) % 3072;
+  default: return 1 + (r >> 8) % 512;
+  }
+}
+
+static void sleep_ms(long ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+/* The program keeps running: a little allocation of assorted sizes. */
+static void activity(void) {
+  static const size_t sizes[] = {24, 200, 1500, 9000, 20000, 70000, 100000};
+  void *volatile p[sizeof sizes / sizeof sizes[0]];
+  for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+    p[i] = malloc(sizes[i]);
+    if (p[i]) memset(p[i], 1, 16);
+  }
+  for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) free(p[i]);
+}
+
+static int stats(struct tide_stats *s) { return tide ? t_stats(s) : -1; }
+
+/* ---- modes observed by strace ---------------------------------------------- */
+
+static int mode_small(void) {
+  enum { N = 100000 };
+  static void *v[N];
+  t_poke(64); /* initialise outside the window */
+  mark("start");
+  for (int i = 0; i < N; i++) {
+    v[i] = malloc(64);
+    memset(v[i], i & 0xff, 64);
+  }
+  mark("end count=%d", N);
+  for (int i = 0; i < N; i++) REQUIRE(((unsigned char *)v[i])[63] == (i & 0xff), "block %d corrupted", i);
+  uintptr_t lo = UINTPTR_MAX, hi = 0;
+  for (int i = 0; i < N; i++) {
+    uintptr_t a = (uintptr_t)v[i];
+    if (a < lo) lo = a;
+    if (a > hi) hi = a;
+  }
+  mark("range lo=0x%lx hi=0x%lx brk=0x%lx", (unsigned long)lo, (unsigned long)hi, (unsigned long)t_brk_now());
+  for (int i = 0; i < N; i++) free(v[i]);
+  return 0;
+}
+
+static int mode_large(void) {
+  t_poke(64);
+  mark("start");
+  void *p = malloc(MiB);
+  mark("malloced p=0x%lx", (unsigned long)(uintptr_t)p);
+  REQUIRE(p, "malloc(1 MiB)");
+  memset(p, 7, MiB);
+  mark("touched");
+  free(p);
+  mark("freed");
+  return 0;
+}
+
+static int mode_mremap(void) {
+  t_poke(64);
+  void *p = malloc(MiB);
+  REQUIRE(p, "malloc(1 MiB)");
+  t_fill(p, MiB);
+  mark("start p=0x%lx", (unsigned long)(uintptr_t)p);
+  void *q = realloc(p, 8 * MiB);
+  mark("realloced q=0x%lx", (unsigned long)(uintptr_t)q);
+  REQUIRE(q, "realloc to 8 MiB");
+  size_t bad = t_check_tag(q, MiB, MiB, (uintptr_t)p);
+  REQUIRE(bad == (size_t)-1, "realloc 1 MiB -> 8 MiB lost contents at %zu", bad);
+  memset((char *)q + MiB, 1, 7 * MiB);
+  mark("shrink");
+  void *r = realloc(q, 2 * MiB);
+  mark("shrunk r=0x%lx", (unsigned long)(uintptr_t)r);
+  REQUIRE(r && ((unsigned char *)r)[2 * MiB - 1] == 1, "realloc 8 MiB -> 2 MiB");
+  REQUIRE(t_check_tag(r, MiB, MiB, (uintptr_t)p) == (size_t)-1, "realloc 8 -> 2 MiB lost contents");
+  free(r);
+  mark("freed");
+  return 0;
+}
+
+static int mode_trace(void) {
+  /* no mmap of our own here: every call between the markers is the allocator's */
+  enum { N = 20000 };
+  static struct blk v[N];
+  mark("start");
+  for (int i = 0; i < N; i++) {
+    v[i].n = mixed_size();
+    v[i].p = malloc(v[i].n);
+    REQUIRE(v[i].p, "malloc");
+    t_fill(v[i].p, v[i].n);
+  }
+  void *big = malloc(MiB);
+  memset(big, 1, MiB);
+  big = realloc(big, 8 * MiB);
+  REQUIRE(big, "realloc");
+  void *big2 = malloc(300000);
+  memset(big2, 2, 300000);
+  free(big2);
+  for (int i = 0; i < N; i++)
+    REQUIRE(t_check(v[i].p, v[i].n) == (size_t)-1, "block %d corrupted", i);
+  for (int i = 0; i < N; i += 2) free(v[i].p);
+  free(big);
+  for (int i = 1; i < N; i += 2) free(v[i].p);
+  malloc_trim(0);
+  sleep_ms(30);
+  t_poke(100);
+  mark("end");
+  return 0;
+}
+
+/* ---- modes that check themselves ------------------------------------------- */
+
+static int mode_trim(int automatic) {
+  t_poke(64);
+  malloc_trim(0);
+  size_t n = 200 * MiB / 64;
+  size_t rss0 = t_rss();
+  uintptr_t brk0 = t_brk_now();
+  void **v = mmap(NULL, n * sizeof *v, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  REQUIRE(v != MAP_FAILED, "mmap");
+  for (size_t i = 0; i < n; i++) {
+    v[i] = malloc(64);
+    REQUIRE(v[i], "malloc(64) failed at %zu", i);
+    memset(v[i], (int)(i & 0x7f) + 1, 64);
+  }
+  uintptr_t brk1 = t_brk_now();
+  size_t rss1 = t_rss();
+  for (size_t i = 0; i < n; i++) {
+    REQUIRE(((unsigned char *)v[i])[0] == (i & 0x7f) + 1 && ((unsigned char *)v[i])[63] == (i & 0x7f) + 1,
+            "block %zu corrupted", i);
+    free(v[i]);
+  }
+  munmap(v, n * sizeof *v);
+  uintptr_t brk2 = t_brk_now();
+  size_t rss2 = t_rss();
+  if (!automatic) {
+    malloc_trim(0);
+  } else {
+    /* no trim: the allocator must give it back by itself (trim threshold,
+     * purge delay).  Poke it now and then; allow a few seconds. */
+    for (int i = 0; i < 100 && !(t_rss() <= rss0 + 8 * MiB && t_brk_now() <= brk0 + 8 * MiB); i++) {
+      sleep_ms(30);
+      activity();
+    }
+  }
+  uintptr_t brk3 = t_brk_now();
+  size_t rss3 = t_rss();
+  printf("break: start %#lx, +%ld KiB after allocating, +%ld KiB after free, +%ld KiB after %s\n",
+         (unsigned long)brk0, (long)(brk1 - brk0) / 1024, (long)(brk2 - brk0) / 1024, (long)(brk3 - brk0) / 1024,
+         automatic ? "waiting" : "malloc_trim(0)");
+  printf("RSS: start %zu KiB, %zu KiB allocated, %zu KiB after free, %zu KiB after %s\n", rss0 / 1024, rss1 / 1024,
+         rss2 / 1024, rss3 / 1024, automatic ? "waiting" : "malloc_trim(0)");
+  CHECK(brk1 >= brk0 + 150 * MiB, "200 MiB of 64-byte blocks moved the break by only %ld KiB (not from brk?)",
+        (long)(brk1 - brk0) / 1024);
+  CHECK(rss1 >= rss0 + 150 * MiB, "RSS grew by only %zu KiB while 200 MiB were in use", (rss1 - rss0) / 1024);
+  CHECK(brk3 <= brk0 + 8 * MiB, "break not lowered: still +%ld KiB above the start", (long)(brk3 - brk0) / 1024);
+  CHECK(rss3 <= rss0 + 8 * MiB, "RSS not back near the start: +%ld KiB", (long)(rss3 - rss0) / 1024);
+  /* the allocator still works and reuses the space */
+  struct set s = {0};
+  for (int i = 0; i < 10000; i++) set_add(&s, mixed_size());
+  set_verify(&s, "after trim");
+  set_release(&s);
+  return t_finish(automatic ? "trim auto" : "trim");
+}
+
+static int mode_pin(int delayed) {
+  t_poke(64);
+  malloc_trim(0);
+  enum { M = 1000 };
+  size_t msize = 64 * 1024; /* medium: below the 128 KiB mmap threshold */
+  static void *med[M];
+  size_t rss0 = t_rss();
+  for (int i = 0; i < M; i++) {
+    med[i] = malloc(msize);
+    REQUIRE(med[i], "malloc");
+    memset(med[i], 0x77, msize);
+  }
+  void *small = malloc(32); /* allocated last: above the medium ones */
+  memset(small, 0x42, 32);
+  uintptr_t brk1 = t_brk_now();
+  size_t rss1 = t_rss();
+  uintptr_t lo = UINTPTR_MAX, hi = 0;
+  for (int i = 0; i < M; i++) {
+    if ((uintptr_t)med[i] < lo) lo = (uintptr_t)med[i];
+    if ((uintptr_t)med[i] > hi) hi = (uintptr_t)med[i];
+  }
+  for (int i = 0; i < M; i++) free(med[i]);
+  size_t rss2 = t_rss();
+  long waited = 0;
+  if (delayed) {
+    for (; waited < 3000 && t_rss() > rss0 + 16 * MiB; waited += 25) {
+      sleep_ms(25);
+      activity();
+    }
+  } else {
+    t_poke(64);
+  }
+  size_t rss3 = t_rss();
+  uintptr_t brk3 = t_brk_now();
+  printf("medium blocks %#lx..%#lx, small block %p, break %#lx -> %#lx\n", (unsigned long)lo, (unsigned long)hi,
+         small, (unsigned long)brk1, (unsigned long)brk3);
+  printf("RSS: start %zu KiB, %zu KiB in use, %zu KiB right after free, %zu KiB %s\n", rss0 / 1024, rss1 / 1024,
+         rss2 / 1024, rss3 / 1024, delayed ? "after waiting" : "(purge_delay_ms=0)");
+  if (delayed) printf("waited %ld ms\n", waited);
+  CHECK(rss1 >= rss0 + 50 * MiB, "64 MiB of medium blocks raised RSS by only %zu KiB", (rss1 - rss0) / 1024);
+  CHECK(lo >= brk1 - 400 * MiB && hi < brk1, "the medium blocks are not in the brk heap (%#lx..%#lx, break %#lx)",
+        (unsigned long)lo, (unsigned long)hi, (unsigned long)brk1);
+  CHECK(rss3 <= rss0 + 16 * MiB, "freed medium blocks still resident: RSS +%zu KiB over the start",
+        (rss3 - rss0) / 1024);
+  REQUIRE(((unsigned char *)small)[31] == 0x42, "small block corrupted");
+  free(small);
+  return t_finish(delayed ? "pin delayed" : "pin");
+}
+
+static int mode_sbrk(void) {
+  struct set a = {0}, b = {0}, c = {0};
+  for (int i = 0; i < 20000; i++) set_add(&a, mixed_size());
+  uintptr_t before = t_brk_now();
+  unsigned char *f = sbrk(4096);
+  REQUIRE(f != (void *)-1, "sbrk(4096) failed: %s", strerror(errno));
+  uintptr_t after = t_brk_now();
+  printf("real break %#lx; sbrk(4096) returned %p; real break now %#lx\n", (unsigned long)before, (void *)f,
+         (unsigned long)after);
+  REQUIRE((uintptr_t)f + 4096 <= after, "sbrk(4096) returned %p but the break is %#lx", (void *)f,
+          (unsigned long)after);
+  CHECK((uintptr_t)f >= before, "sbrk(4096) returned %p below the real break %#lx: glibc's idea of the break is "
+                                "stale, it just cut the heap", (void *)f, (unsigned long)before);
+  t_fill_tag(f, 4096, 0xf00d);
+  set_verify(&a, "after the foreign sbrk");
+  for (int i = 0; i < 40000; i++) set_add(&b, mixed_size());
+  set_verify(&a, "after growing past the foreign page");
+  set_verify(&b, "after growing past the foreign page");
+  set_avoid(&a, (uintptr_t)f, (uintptr_t)f + 4096, "the foreign sbrk page");
+  set_avoid(&b, (uintptr_t)f, (uintptr_t)f + 4096, "the foreign sbrk page");
+  REQUIRE(t_check_tag(f, 4096, 4096, 0xf00d) == (size_t)-1, "foreign sbrk page overwritten");
+  set_free(&a, 2);
+  set_release(&b);
+  malloc_trim(0);
+  REQUIRE(t_check_tag(f, 4096, 4096, 0xf00d) == (size_t)-1, "foreign sbrk page changed after malloc_trim");
+  set_verify(&a, "after malloc_trim");
+  for (int i = 0; i < 30000; i++) set_add(&c, mixed_size());
+  set_verify(&a, "");
+  set_verify(&c, "");
+  set_avoid(&c, (uintptr_t)f, (uintptr_t)f + 4096, "the foreign sbrk page");
+  set_release(&a);
+  set_release(&c);
+  malloc_trim(0);
+  REQUIRE(t_brk_now() >= (uintptr_t)f + 4096, "the break went below the foreign sbrk page");
+  REQUIRE(t_check_tag(f, 4096, 4096, 0xf00d) == (size_t)-1, "foreign sbrk page changed at the end");
+  /* the foreign code gives its page back; tidemalloc keeps working */
+  struct set d = {0};
+  for (int i = 0; i < 5000; i++) set_add(&d, mixed_size());
+  set_verify(&d, "");
+  set_release(&d);
+  return t_finish("sbrk");
+}
+
+static void *fallback_thread(void *arg) {
+  (void)arg;
+  struct set s = {0};
+  for (int i = 0; i < 20000; i++) set_add(&s, mixed_size());
+  set_verify(&s, "in a thread");
+  set_release(&s);
+  return NULL;
+}
+
+/* brk fails (fault injection or a mapping in the way): mmap segments. */
+static void brk_refused_run(uintptr_t guard_lo, uintptr_t guard_hi, const char *guard) {
+  struct tide_stats s0, s1;
+  int have = stats(&s0) == 0;
+  uintptr_t brk0 = t_brk_now();
+  struct set a = {0};
+  for (int i = 0; i < 60000; i++) set_add(&a, mixed_size());
+  size_t total = 0;
+  for (size_t i = 0; i < a.count; i++) total += a.b[i].n;
+  set_verify(&a, "");
+  if (guard) set_avoid(&a, guard_lo, guard_hi, guard);
+  pthread_t t;
+  pthread_create(&t, NULL, fallback_thread, NULL);
+  pthread_join(t, NULL);
+  void *big = malloc(5 * MiB);
+  memset(big, 3, 5 * MiB);
+  big = realloc(big, 9 * MiB);
+  free(big);
+  set_free(&a, 2);
+  malloc_trim(0);
+  set_verify(&a, "after free and trim");
+  uintptr_t brk1 = t_brk_now();
+  printf("%zu blocks, %zu KiB; break %#lx -> %#lx\n", a.count, total / 1024, (unsigned long)brk0,
+         (unsigned long)brk1);
+  CHECK(brk1 <= brk0, "the break moved up from %#lx to %#lx although brk is refused", (unsigned long)brk0,
+        (unsigned long)brk1);
+  if (have && stats(&s1) == 0) {
+    printf("os_failures %llu, segments %llu (brk %llu), mapped %llu KiB, brk_grow calls %llu\n",
+           (unsigned long long)s1.os_failures, (unsigned long long)s1.segments,
+           (unsigned long long)s1.brk_segments, (unsigned long long)s1.mapped_bytes / 1024,
+           (unsigned long long)s1.brk_grow.calls);
+    CHECK(s1.os_failures >= 1, "tide_stats.os_failures = 0 although brk failed");
+    CHECK(s1.mapped_bytes >= total / 2, "mapped_bytes %llu KiB while %zu KiB live in mmap'ed segments",
+          (unsigned long long)s1.mapped_bytes / 1024, total / 1024);
+  }
+  set_release(&a);
+}
+
+static int mode_fault(void) {
+  if (tide) {
+    long long v = -1;
+    int (*get)(const char *, long long *) = (int (*)(const char *, long long *))t_sym("tide_option_get");
+    if (get && get("fault_brk", &v) == 0) CHECK(v == 1, "tide_option_get(fault_brk) = %lld, want 1", v);
+  }
+  uintptr_t brk0 = t_brk_now();
+  brk_refused_run(0, 0, NULL);
+  struct tide_stats s;
+  if (stats(&s) == 0) {
+    CHECK(s.brk_segments == 0, "brk_segments = %llu with every brk failing", (unsigned long long)s.brk_segments);
+    CHECK(s.brk_grow.calls == 0, "brk_grow.calls = %llu with every brk failing",
+          (unsigned long long)s.brk_grow.calls);
+    CHECK(s.heap_bytes == 0, "heap_bytes = %llu with every brk failing", (unsigned long long)s.heap_bytes);
+  }
+  CHECK(t_brk_now() == brk0, "the real break moved");
+  return t_finish("fault_brk");
+}
+
+/* brk works for a while, then fails (fault_brk=N): brk and mmap segments
+ * side by side. */
+static int mode_faultmid(void) {
+  struct set a = {0}, b = {0};
+  for (int i = 0; i < 60000; i++) set_add(&a, mixed_size());
+  set_verify(&a, "");
+  pthread_t t;
+  pthread_create(&t, NULL, fallback_thread, NULL);
+  pthread_join(t, NULL);
+  set_free(&a, 3);
+  malloc_trim(0);
+  set_verify(&a, "after free and trim");
+  for (int i = 0; i < 30000; i++) set_add(&b, mixed_size());
+  set_verify(&a, "");
+  set_verify(&b, "");
+  struct tide_stats s;
+  if (stats(&s) == 0) {
+    printf("os_failures %llu, segments %llu (brk %llu), brk_grow calls %llu, heap %llu KiB, mapped %llu KiB\n",
+           (unsigned long long)s.os_failures, (unsigned long long)s.segments, (unsigned long long)s.brk_segments,
+           (unsigned long long)s.brk_grow.calls, (unsigned long long)s.heap_bytes / 1024,
+           (unsigned long long)s.mapped_bytes / 1024);
+    CHECK(s.os_failures >= 1, "os_failures = 0 although brk failed");
+    CHECK(s.brk_grow.calls >= 1, "no brk growth although the first brk calls succeed");
+    CHECK(s.segments > s.brk_segments, "no mmap segments although brk failed (segments %llu, brk %llu)",
+          (unsigned long long)s.segments, (unsigned long long)s.brk_segments);
+  }
+  set_release(&a);
+  set_release(&b);
+  malloc_trim(0);
+  return t_finish("fault_brk midway");
+}
+
+static int mode_collide(void) {
+  /* get a heap going first */
+  struct set pre = {0};
+  for (int i = 0; i < 3000; i++) set_add(&pre, 1 + (size_t)i % 300);
+  long pg = t_page();
+  uintptr_t b = t_brk_now();
+  uintptr_t top = (b + (uintptr_t)pg - 1) & ~(uintptr_t)(pg - 1);
+  unsigned char *m = mmap((void *)top, (size_t)pg, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  if (m == MAP_FAILED) {
+    printf("SKIP: cannot map a page at the break %#lx: %s\n", (unsigned long)top, strerror(errno));
+    return 77;
+  }
+  REQUIRE((uintptr_t)m == top, "MAP_FIXED_NOREPLACE gave %p, not %#lx (old kernel?)", (void *)m,
+          (unsigned long)top);
+  printf("break %#lx; page mapped at %p\n", (unsigned long)b, (void *)m);
+  t_fill_tag(m, (size_t)pg, 0xbeef);
+  /* the kernel now refuses to move the break up */
+  errno = 0;
+  REQUIRE(syscall(SYS_brk, top + 16 * (uintptr_t)pg) == (long)b, "the kernel let the break grow into the mapping");
+  brk_refused_run(top, top + (uintptr_t)pg, "the page mapped above the break");
+  set_verify(&pre, "");
+  set_release(&pre);
+  malloc_trim(0);
+  REQUIRE(t_check_tag(m, (size_t)pg, (size_t)pg, 0xbeef) == (size_t)-1, "the page above the break was changed");
+  return t_finish("collide");
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fprintf(stderr, "usage: os MODE\n");
+    return 2;
+  }
+  tide = t_expect_tide();
+  const char *m = argv[1];
+  const char *arg = argc > 2 ? argv[2] : "";
+  if (!strcmp(m, "small")) return mode_small();
+  if (!strcmp(m, "large")) return mode_large();
+  if (!strcmp(m, "mremap")) return mode_mremap();
+  if (!strcmp(m, "trace")) return mode_trace();
+  if (!strcmp(m, "trim")) return mode_trim(!strcmp(arg, "auto"));
+  if (!strcmp(m, "pin")) return mode_pin(!strcmp(arg, "delayed"));
+  if (!strcmp(m, "sbrk")) return mode_sbrk();
+  if (!strcmp(m, "fault")) return mode_fault();
+  if (!strcmp(m, "collide")) return mode_collide();
+  if (!strcmp(m, "faultmid")) return mode_faultmid();
+  fprintf(stderr, "unknown mode %s\n", m);
+  return 2;
+}

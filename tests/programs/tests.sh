@@ -1,0 +1,100 @@
+# shellcheck shell=bash
+# Real programs under LD_PRELOAD=build/libtidemalloc.so.  Sourced by
+# tests/run.sh.  Each checks its output, and that the library really was
+# loaded into the program (its /proc/PID/maps).
+
+T_PY311=/usr/bin/python3.11
+
+prog_python() {
+  need_lib
+  [ -x "$T_PY311" ] || skip "$T_PY311 is not installed"
+  "$T_PY311" -c 'import test.test_dict' 2>/dev/null || skip "libpython3.11-testsuite is not installed"
+  local pyenv=(env -u PYTHONPATH -u PYTHONHOME -u PYTHONSTARTUP -u TIDEMALLOC_OPTIONS "$(t_preload_env)")
+  if [ "$T_GLIBC" != 1 ]; then
+    t_run 60 "${pyenv[@]}" "$T_PY311" -c \
+      'import sys; sys.exit(0 if "libtidemalloc" in open("/proc/self/maps").read() else 3)' ||
+      fail "libtidemalloc is not in python's /proc/self/maps"
+  fi
+  local out=$T_BUILD/programs/python.out
+  mkdir -p "$T_BUILD/programs"
+  # PYTHONMALLOC=malloc: every object through malloc (no pymalloc arenas).
+  # Two workers (-j2), each a python of its own under the preload too.
+  (cd "$T_BUILD/programs" && t_run 600 "${pyenv[@]}" PYTHONMALLOC=malloc "$T_PY311" -m test -j2 --timeout 300 \
+    test_dict test_list test_set test_unicode test_json test_pickle test_threading test_re test_gc) >"$out" 2>&1
+  rc=$?
+  tail -30 "$out"
+  [ $rc -eq 0 ] || fail "python3.11 -m test: $(t_status_str $rc); $(grep -m1 -E 'failed|crashed|Fatal' "$out")"
+  grep -q '^Tests result: SUCCESS' "$out" || fail "no 'Tests result: SUCCESS' line"
+}
+t_test programs/python-testsuite prog_python 660
+
+prog_sqlite() {
+  need_lib
+  command -v sqlite3 >/dev/null || skip "sqlite3 is not installed"
+  local d=$T_BUILD/programs/sqlite
+  rm -rf "$d" && mkdir -p "$d"
+  if [ "$T_GLIBC" != 1 ]; then
+    local n
+    n=$(cd "$d" && t_run 30 env "$(t_preload_env)" sqlite3 :memory: '.system grep -c libtidemalloc /proc/$PPID/maps')
+    [ "${n:-0}" -ge 1 ] 2>/dev/null || fail "libtidemalloc is not in sqlite3's /proc/PID/maps (got '$n')"
+  fi
+  "$T_PY" tests/programs/sqlite_expect.py >"$d/expected" || fail "computing the expected numbers failed"
+  t_run 120 env -u TIDEMALLOC_OPTIONS "$(t_preload_env)" sqlite3 "$d/t.db" <tests/programs/sqlite.sql >"$d/got" 2>"$d/err"
+  rc=$?
+  cat "$d/got" "$d/err"
+  [ $rc -eq 0 ] || fail "sqlite3 $(t_status_str $rc): $(head -n1 "$d/err")"
+  diff -u "$d/expected" "$d/got" || fail "sqlite3's aggregates differ from the expected ones: $(diff "$d/expected" "$d/got" | grep -m1 '^>')"
+}
+t_test programs/sqlite prog_sqlite
+
+prog_git() {
+  need_lib
+  command -v git >/dev/null || skip "git is not installed"
+  local d=$T_BUILD/programs/git
+  rm -rf "$d" && mkdir -p "$d/home" "$d/repo"
+  local genv=(env -u TIDEMALLOC_OPTIONS -u GIT_DIR -u GIT_WORK_TREE HOME="$d/home" GIT_CONFIG_NOSYSTEM=1
+    GIT_AUTHOR_NAME=Tide GIT_AUTHOR_EMAIL=tide@example.org GIT_COMMITTER_NAME=Tide
+    GIT_COMMITTER_EMAIL=tide@example.org GIT_AUTHOR_DATE='2024-01-01T00:00:00Z'
+    GIT_COMMITTER_DATE='2024-01-01T00:00:00Z' "$(t_preload_env)")
+  g() { (cd "$d/repo" && t_run 120 "${genv[@]}" git "$@"); }
+  "$T_PY" tests/programs/gitfiles.py "$d/repo" 0 >/dev/null || fail "generating files failed"
+  g init -q . || fail "git init failed"
+  if [ "$T_GLIBC" != 1 ]; then
+    local n
+    n=$(g -c 'alias.tidecheck=!grep -c libtidemalloc /proc/$PPID/maps' tidecheck)
+    [ "${n:-0}" -ge 1 ] 2>/dev/null || fail "libtidemalloc is not in git's /proc/PID/maps (got '$n')"
+  fi
+  g add -A || fail "git add failed"
+  g commit -q -m "round 0" || fail "git commit failed"
+  local r
+  for r in 1 2 3; do
+    "$T_PY" tests/programs/gitfiles.py "$d/repo" $r >/dev/null || fail "generating files failed"
+    g commit -q -a -m "round $r" || fail "git commit (round $r) failed"
+  done
+  g gc -q || fail "git gc failed ($(t_status_str $?))"
+  g fsck --full --strict >"$d/fsck" 2>&1 || { cat "$d/fsck"; fail "git fsck failed: $(head -n1 "$d/fsck")"; }
+  cat "$d/fsck"
+  grep -Eiq 'error|missing|broken|corrupt' "$d/fsck" && fail "git fsck complained: $(head -n1 "$d/fsck")"
+  local commits files status loose
+  commits=$(g log --oneline | wc -l)
+  [ "$commits" -eq 4 ] || fail "git log shows $commits commits, want 4"
+  files=$(g ls-files | wc -l)
+  [ "$files" -eq 3000 ] || fail "git ls-files shows $files files, want 3000"
+  status=$(g status --porcelain | wc -l)
+  [ "$status" -eq 0 ] || fail "git status shows $status changed files after the last commit"
+  loose=$(g count-objects -v | sed -n 's/^count: //p')
+  [ "$loose" = 0 ] || fail "git gc left $loose loose objects"
+  # contents of the first and the last revision, via the packs (deltas resolved)
+  local r2
+  for r2 in 0 1 2 3; do
+    for r in $(seq 0 $r2); do
+      "$T_PY" tests/programs/gitfiles.py "$d/ref$r2" "$r" >/dev/null || fail "generating the reference tree failed"
+    done
+    mkdir -p "$d/arch$r2"
+    g archive "HEAD~$((3 - r2))" | tar -x -C "$d/arch$r2" || fail "git archive HEAD~$((3 - r2)) failed"
+    diff -r -q "$d/ref$r2" "$d/arch$r2" >"$d/archdiff" || fail "git archive HEAD~$((3 - r2)) differs from what was committed: $(head -n1 "$d/archdiff")"
+  done
+  g diff --stat HEAD~3 HEAD >"$d/diffstat" || fail "git diff failed"
+  tail -n1 "$d/diffstat" | grep -q '^ *[0-9]* files\{0,1\} changed' || fail "git diff --stat: $(tail -n1 "$d/diffstat")"
+}
+t_test programs/git prog_git

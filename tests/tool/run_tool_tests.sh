@@ -1,0 +1,291 @@
+#!/usr/bin/env bash
+# Tests of build/tide, the command-line tool (tools/).
+#
+#   bash tests/tool/run_tool_tests.sh
+#
+# Prints `PASS name`, `FAIL name: why` or `SKIP name: why`, one line per test,
+# and exits 1 if any failed.  Needs build/tide; the tests that run programs on
+# the real allocator need build/libtidemalloc.so (they are skipped without
+# it); the others use tests/tool/fake_stats.c, a stand-in library that only
+# writes a statistics line, so they test the tool alone.
+set -u
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$root" || exit 2
+tide=$root/build/tide
+lib=$root/build/libtidemalloc.so
+py=/usr/bin/python3.11
+[ -x "$py" ] || py=$(command -v python3)
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/tide-tool-tests.XXXXXX")
+bgpids=()
+# shellcheck disable=SC2317 # called by the trap
+cleanup() {
+  for p in "${bgpids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+failed=0
+
+pass() { printf 'PASS %s\n' "$1"; }
+fail() { printf 'FAIL %s: %s\n' "$1" "$2"; failed=1; }
+skip() { printf 'SKIP %s: %s\n' "$1" "$2"; }
+
+if [ ! -x "$tide" ]; then
+  fail tool/build "build/tide is missing (run make)"
+  exit 1
+fi
+
+# ---- help, version, bad arguments -------------------------------------------
+t=tool/help
+ok=1
+for args in "--help" "-h" "help" "help run" "help map" "help report" "run --help" "map --help" \
+            "report --help"; do
+  # shellcheck disable=SC2086
+  out=$("$tide" $args 2>"$tmp/err"); rc=$?
+  if [ $rc -ne 0 ] || ! grep -q '^usage: tide' <<<"$out" || [ -s "$tmp/err" ]; then
+    fail $t "'tide $args' gave status $rc or no usage on stdout"
+    ok=0
+    break
+  fi
+done
+[ $ok = 1 ] && pass $t
+
+t=tool/version
+out=$("$tide" --version); rc=$?
+if [ $rc -eq 0 ] && grep -Eq '^tide [0-9]+\.[0-9]+' <<<"$out"; then pass $t; else fail $t "status $rc, '$out'"; fi
+
+t=tool/bad-args
+ok=1
+while IFS= read -r args; do
+  # shellcheck disable=SC2086
+  "$tide" $args >"$tmp/out" 2>"$tmp/err" </dev/null; rc=$?
+  if [ "$args" = "" ]; then
+    # No command at all: usage on stderr, status 2.
+    if [ $rc -ne 2 ] || ! grep -q '^usage: tide' "$tmp/err"; then fail $t "'tide' gave status $rc"; ok=0; break; fi
+    continue
+  fi
+  if [ $rc -ne 2 ]; then fail $t "'tide $args' gave status $rc, not 2"; ok=0; break; fi
+  if [ "$(wc -l <"$tmp/err")" -ne 1 ] || ! grep -q '^tide: ' "$tmp/err"; then
+    fail $t "'tide $args' did not give one 'tide: ...' line on stderr: $(head -c 200 "$tmp/err")"
+    ok=0
+    break
+  fi
+  if [ -s "$tmp/out" ]; then fail $t "'tide $args' wrote to stdout"; ok=0; break; fi
+done <<'EOF'
+
+bogus
+--bogus
+run
+run --bogus -- true
+run --trace
+map
+map abc
+map -5
+map 1 2
+map --svg
+map 1 --bogus
+report
+report a b
+report --svg
+report --bogus x
+help bogus
+EOF
+[ $ok = 1 ] && pass $t
+
+# ---- tide run, with the stand-in library ----------------------------------------
+fake=$tmp/fake/libtidemalloc.so
+mkdir -p "$tmp/fake"
+if ! cc -O1 -fPIC -shared tests/tool/fake_stats.c -o "$fake" 2>"$tmp/cc.err"; then
+  fail tool/run-fake "cannot build the stand-in library: $(head -c 200 "$tmp/cc.err")"
+else
+  t=tool/run-exit-status
+  TIDE_LIB=$fake "$tide" run -- bash -c 'exit 5' 2>/dev/null; rc1=$?
+  TIDE_LIB=$fake "$tide" run -- bash -c 'kill -TERM $$' 2>/dev/null; rc2=$?
+  TIDE_LIB=$fake "$tide" run -- /nonexistent/program 2>/dev/null; rc3=$?
+  TIDE_LIB=$fake "$tide" run /bin/true 2>/dev/null; rc4=$?
+  if [ $rc1 = 5 ] && [ $rc2 = 143 ] && [ $rc3 = 127 ] && [ $rc4 = 0 ]; then pass $t
+  else fail $t "statuses $rc1 $rc2 $rc3 $rc4, want 5 143 127 0"; fi
+
+  t=tool/run-streams-untouched
+  out=$(echo input | TIDE_LIB=$fake "$tide" run -- bash -c 'cat; echo to-stdout; echo to-stderr >&2' 2>"$tmp/err")
+  if [ "$out" = $'input\nto-stdout' ] && grep -q '^to-stderr$' "$tmp/err" && grep -q 'where the memory' "$tmp/err"; then
+    pass $t
+  else
+    fail $t "stdout was '$out'"
+  fi
+
+  t=tool/run-env
+  # The library goes first in LD_PRELOAD, the user's options are kept.
+  # shellcheck disable=SC2016 # expanded by the inner bash
+  out=$(LD_PRELOAD=/lib/x86_64-linux-gnu/libc.so.6 TIDEMALLOC_OPTIONS=verbose=0 TIDE_LIB=$fake \
+        "$tide" run -- bash -c 'echo "$LD_PRELOAD|$TIDEMALLOC_OPTIONS"' 2>/dev/null)
+  case $out in
+  "$fake:/lib/x86_64-linux-gnu/libc.so.6|verbose=0,stats=json,stats_file=/"*) pass $t ;;
+  *) fail $t "environment was '$out'" ;;
+  esac
+
+  t=tool/run-summary-processes
+  # bash and its two children each write a line: one summary, 2 others.
+  TIDE_LIB=$fake "$tide" run -- bash -c '/bin/true; /bin/true; exit 0' 2>"$tmp/err"; rc=$?
+  if [ $rc = 0 ] && grep -q 'brk heap *peak 8.0 MiB, at exit 4.0 MiB' "$tmp/err" &&
+     grep -q '2 more processes ran on tidemalloc' "$tmp/err" && grep -q 'block size' "$tmp/err"; then
+    pass $t
+  else
+    fail $t "status $rc; summary: $(head -c 300 "$tmp/err")"
+  fi
+
+  t=tool/run-json
+  TIDE_LIB=$fake "$tide" run --json -o "$tmp/run.json" -- bash -c '/bin/true; exit 0' 2>/dev/null; rc=$?
+  if [ $rc = 0 ] && "$py" - "$tmp/run.json" <<'EOF'; then pass $t; else fail $t "bad JSON output (status $rc)"; fi
+import json, sys
+objs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+assert len(objs) == 2, objs
+assert all(isinstance(o["pid"], int) and o["brk_grow"]["calls"] == 3 for o in objs)
+EOF
+
+  t=tool/run-no-stats
+  TIDE_LIB=$fake "$tide" run -- bash -c 'exec env -u LD_PRELOAD /bin/true' 2>"$tmp/err"; rc=$?
+  if [ $rc = 0 ] && [ "$(wc -l <"$tmp/err")" = 1 ] && grep -q 'no statistics' "$tmp/err"; then pass $t
+  else fail $t "status $rc; stderr: $(head -c 300 "$tmp/err")"; fi
+fi
+
+# ---- tide report on a hand-written trace ---------------------------------------
+cat >"$tmp/hand.trace" <<'EOF'
+# tidemalloc-trace 1 pid=4242
+15021 4242 brk 0x55d0c0800000 2269184 0x55d0c0800000 0 grow init 0
+15877 4242 brk 0x55d0c0860000 393216 0x55d0c0860000 0 grow malloc 24
+88310 4242 mmap 0x0 1052672 0x7f3a9c400000 0 - malloc 1048576
+89000 4243 mmap 0x0 4194304 0xffffffffffffffff 12 - malloc 4000000
+90122 4242 munmap 0x7f3a9c400000 1052672 0x0 0 - free 0
+95000 4242 mremap 0x7f3a9c600000 8388608 0x7f3a9c600000 0 4194304 realloc 8000000
+99000 4242 madvise 0x55d0c0810000 65536 0x0 0 dontneed purge 0
+120000 4242 brk 0x55d0c0800000 393216 0x55d0c0800000 0 shrink free 0
+# tidemalloc-trace 1 pid=5000
+1000 5000 brk 0x1000 4096 0x2000 0 grow init 0
+EOF
+t=tool/report-summary
+"$tide" report "$tmp/hand.trace" --svg "$tmp/hand.svg" >"$tmp/out" 2>"$tmp/err"; rc=$?
+if [ $rc = 0 ] && [ ! -s "$tmp/err" ] &&
+   grep -q 'peak height 2.5 MiB above it, 2.2 MiB at the end' "$tmp/out" &&
+   grep -q 'mapped  *peak 4.0 MiB, 4.0 MiB at the end' "$tmp/out" &&
+   grep -Eq '^  mmap +2 +1 +1.0 MiB$' "$tmp/out" &&
+   grep -q 'Cannot allocate memory' "$tmp/out" &&
+   grep -Eq '^  realloc +8,000,000 +1 +4.0 MiB' "$tmp/out" &&
+   grep -q 'pid 5000' "$tmp/out"; then
+  pass $t
+else
+  fail $t "status $rc; $(head -c 400 "$tmp/out" "$tmp/err")"
+fi
+
+t=tool/report-svg
+if "$py" -c 'import sys, xml.etree.ElementTree as E; r = E.parse(sys.argv[1]).getroot(); assert r.tag.endswith("svg"); assert len(list(r.iter("{http://www.w3.org/2000/svg}path"))) == 2' "$tmp/hand.svg" 2>"$tmp/err"; then
+  pass $t
+else
+  fail $t "timeline SVG not well-formed or without its two lines: $(tail -1 "$tmp/err")"
+fi
+
+t=tool/report-bad-input
+printf '# tidemalloc-trace 1 pid=7\nnot a trace line\n' | "$tide" report - >"$tmp/out" 2>"$tmp/err"; rc=$?
+"$tide" report "$tmp/does-not-exist" >/dev/null 2>"$tmp/err2"; rc2=$?
+if [ $rc = 0 ] && grep -q 'malformed' "$tmp/err" && grep -q 'no OS calls' "$tmp/out" && [ $rc2 = 1 ]; then pass $t
+else fail $t "statuses $rc $rc2"; fi
+
+# ---- tide map --------------------------------------------------------------------
+t=tool/map-matches-maps
+sleep 30 &
+spid=$!
+bgpids+=("$spid")
+sleep 0.2
+if "$tide" map "$spid" --svg "$tmp/sleep.svg" >"$tmp/sleep.txt" 2>"$tmp/err" &&
+   cp "/proc/$spid/maps" "$tmp/sleep.maps" &&
+   why=$("$py" tests/tool/check_map.py text "$tmp/sleep.maps" "$tmp/sleep.txt") &&
+   grep -q '\[stack\]' "$tmp/sleep.txt" && grep -q 'executable /usr/bin/sleep' "$tmp/sleep.txt" &&
+   grep -q 'unmapped ~' "$tmp/sleep.txt"; then
+  pass $t
+else
+  fail $t "${why:-tide map failed: $(head -c 200 "$tmp/err")}"
+fi
+why=
+t=tool/map-svg
+if why=$("$py" tests/tool/check_map.py svg "$tmp/sleep.maps" "$tmp/sleep.svg" 2>&1); then pass $t
+else fail $t "$why"; fi
+
+t=tool/map-self
+if "$tide" map self >"$tmp/self.txt" 2>&1 && grep -q 'executable .*/tide' "$tmp/self.txt"; then pass $t
+else fail $t "$(head -c 200 "$tmp/self.txt")"; fi
+
+t=tool/map-no-process
+"$tide" map 999999999 >/dev/null 2>"$tmp/err"; rc=$?
+if [ $rc = 1 ] && grep -q '^tide: map: no process' "$tmp/err"; then pass $t; else fail $t "status $rc"; fi
+
+# ---- on the real library ---------------------------------------------------------------
+if [ ! -f "$lib" ]; then
+  for t in tool/real-run tool/real-json tool/real-report tool/real-map; do skip $t "build/libtidemalloc.so is missing"; done
+  exit $failed
+fi
+if ! cc -O1 tests/tool/alloc_known.c -o "$tmp/alloc_known" 2>"$tmp/cc.err"; then
+  fail tool/real-run "cannot build alloc_known.c"
+else
+  t=tool/real-run
+  "$tide" run --trace "$tmp/known.trace" -- "$tmp/alloc_known" 2>"$tmp/err"; rc=$?
+  if [ $rc = 7 ] && grep -q "pid [0-9]*, exit status 7" "$tmp/err" && grep -Eq '^mappings \(mmap\)  ([3-9]|[1-9][0-9]+) mappings' "$tmp/err" &&
+     grep -q '^brk heap  *peak' "$tmp/err"; then
+    pass $t
+  else
+    fail $t "status $rc; $(head -c 400 "$tmp/err")"
+  fi
+
+  t=tool/real-json
+  cat >"$tmp/check_json.py" <<'EOF'
+import json, re, sys
+objs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+assert len(objs) == 1, f"{len(objs)} objects"
+o = objs[0]
+# The keys are the fields of struct tide_stats, less four, plus two.
+hdr = open(sys.argv[2]).read()
+body = re.search(r"struct tide_stats \{(.*?)\n\};", hdr, re.S).group(1)
+fields = re.findall(r"^\s*(?:uint\d+_t|struct tide_os_counter|struct tide_class_stats)\s+(\w+)", body, re.M)
+want = (set(fields) - {"version", "size", "reserved", "class_count"}) | {"pid", "tidemalloc"}
+assert set(o) == want, f"keys differ: missing {want - set(o)}, extra {set(o) - want}"
+for k in ("brk_grow", "brk_shrink", "mmap", "munmap", "mremap", "madvise"):
+    assert set(o[k]) == {"calls", "bytes"}, k
+assert o["mmap"]["calls"] >= 3, o["mmap"]
+assert o["malloc_calls"] >= 10003, o["malloc_calls"]
+for c in o["classes"]:
+    assert set(c) == {"block_size", "blocks_used", "blocks_free", "pages"} and c["pages"] > 0, c
+EOF
+  "$tide" run --json -o "$tmp/known.json" -- "$tmp/alloc_known" 2>/dev/null; rc=$?
+  if [ $rc = 7 ] && why=$("$py" "$tmp/check_json.py" "$tmp/known.json" include/tidemalloc.h 2>&1); then pass $t
+  else fail $t "status $rc; $(tail -1 <<<"$why")"; fi
+
+  t=tool/real-report
+  if "$tide" report "$tmp/known.trace" --svg "$tmp/known.svg" >"$tmp/out" 2>"$tmp/err" &&
+     grep -Eq '^  mmap +([3-9]|[1-9][0-9]+) ' "$tmp/out" &&
+     "$py" -c 'import sys, xml.etree.ElementTree as E; E.parse(sys.argv[1])' "$tmp/known.svg"; then
+    pass $t
+  else
+    fail $t "$(head -c 300 "$tmp/out" "$tmp/err")"
+  fi
+fi
+
+t=tool/real-map
+LD_PRELOAD=$lib PYTHONMALLOC=malloc "$py" -c '
+import time
+d = {i: str(i) for i in range(100000)}
+b = bytearray(8 << 20)
+print("ready", flush=True)
+time.sleep(30)' >"$tmp/ready" &
+ppid=$!
+bgpids+=("$ppid")
+for _ in $(seq 1 100); do grep -q ready "$tmp/ready" 2>/dev/null && break; sleep 0.1; done
+why=
+if "$tide" map "$ppid" --svg "$tmp/py.svg" >"$tmp/py.txt" 2>"$tmp/err" &&
+   cp "/proc/$ppid/maps" "$tmp/py.maps" &&
+   why=$("$py" tests/tool/check_map.py text "$tmp/py.maps" "$tmp/py.txt") &&
+   why=$("$py" tests/tool/check_map.py svg "$tmp/py.maps" "$tmp/py.svg") &&
+   grep -q '^# tidemalloc brk heap' "$tmp/py.txt" && grep -q '^# tidemalloc large block' "$tmp/py.txt" &&
+   grep -q 'data-kind="tidemalloc brk heap"' "$tmp/py.svg"; then
+  pass $t
+else
+  fail $t "${why:-no tidemalloc marks: $(grep -m3 tidemalloc "$tmp/py.txt" "$tmp/err")}"
+fi
+exit $failed

@@ -1,0 +1,121 @@
+/* Page arithmetic (page.c page_init through page_alloc, internal.h
+ * page_lookup / page_offset_valid / page_of_block): for every size class,
+ * the 32-bit reciprocal maps every block start to its index and rejects
+ * every other offset, exhaustively over the page; and over a whole segment's
+ * range of offsets near every multiple of the block size. */
+#include "unit.h"
+
+static unsigned long checked;
+
+/* Exhaustive over the page: offset valid <=> a multiple of the size below
+ * capacity.  Also page_lookup/page_of_block on real addresses. */
+static void check_page(tide_page *page, const char *what) {
+  tide_segment *seg = segment_of(page);
+  size_t bs = page->block_size, bytes = (size_t)page->slice_count << TIDE_SLICE_SHIFT;
+  REQUIRE(bs > 0 && page->slice_count > 0, "%s: page %p has block_size %zu, %u slices", what, (void *)page, bs,
+          page->slice_count);
+  uint8_t *start = page_start(page);
+  int bad = 0;
+  for (size_t off = 0; off < bytes && bad < 5; off++) {
+    bool want = off % bs == 0 && off / bs < page->capacity;
+    bool got = page_offset_valid(page, off);
+    if (got != want) {
+      CHECK(got == want, "%s: block %zu bytes (inv %u, shift %u, capacity %u): offset %zu judged %s", what, bs,
+            page->block_inv, page->inv_shift, page->capacity, off, got ? "a block start" : "not a block start");
+      bad++;
+    }
+  }
+  checked += bytes;
+  /* The same through addresses: every slice of the page leads to its head. */
+  for (size_t k = 0; k <= page->capacity && bad < 5; k++) {
+    static const long deltas[] = {0, 1, -1, 8, -8, 16, -16};
+    for (unsigned d = 0; d < sizeof deltas / sizeof deltas[0]; d++) {
+      long off = (long)(k * bs) + deltas[d];
+      if (off < 0 || (size_t)off >= bytes) continue;
+      uintptr_t got_off = 0;
+      tide_page *p = page_lookup(seg, start + off, &got_off);
+      bool want = (size_t)off % bs == 0 && (size_t)off / bs < page->capacity;
+      if (p != page || got_off != (uintptr_t)off || (page_of_block(seg, start + off) != NULL) != want) {
+        CHECK(p == page, "%s: page_lookup(%p) = page %p, want %p", what, (void *)(start + off), (void *)p,
+              (void *)page);
+        CHECK(got_off == (uintptr_t)off, "%s: page_lookup gives offset %lu, want %ld", what,
+              (unsigned long)got_off, off);
+        CHECK((page_of_block(seg, start + off) != NULL) == want, "%s: page_of_block(start + %ld) %s", what, off,
+              want ? "rejects a block start" : "accepts an offset that is not a block start");
+        bad++;
+      }
+    }
+  }
+}
+
+/* The reciprocal alone, for offsets anywhere in a segment (free() computes
+ * the offset from a page head, which can be a segment away in a bad
+ * pointer): offset * inv >> shift must be offset / size near every multiple. */
+static void check_reciprocal(const tide_page *page) {
+  size_t bs = page->block_size;
+  int bad = 0;
+  for (uint64_t k = 0; k * bs < TIDE_SEGMENT_SIZE + bs && bad < 5; k++) {
+    static const long deltas[] = {0, 1, -1, 8, -8, 16, -16};
+    for (unsigned d = 0; d < sizeof deltas / sizeof deltas[0]; d++) {
+      long off = (long)(k * bs) + deltas[d];
+      if (off < 0 || off >= (long)TIDE_SEGMENT_SIZE) continue;
+      uint64_t q = ((uint64_t)off * page->block_inv) >> page->inv_shift;
+      if (q != (uint64_t)off / bs) {
+        CHECK(q == (uint64_t)off / bs, "block %zu: offset %ld * %u >> %u = %lu, want %lu", bs, off, page->block_inv,
+              page->inv_shift, (unsigned long)q, (unsigned long)((uint64_t)off / bs));
+        bad++;
+      }
+    }
+  }
+}
+
+int main(void) {
+  u_glibc_off_brk();
+  tide_heap *heap = u_heap();
+  /* A page of every class, made by page_alloc (which runs page_init) and
+   * extended to its full capacity. */
+  for (unsigned bin = 1; bin < TIDE_BIN_COUNT; bin++) {
+    tide_page *page = page_alloc(heap, bin);
+    REQUIRE(page != NULL, "page_alloc(%u) failed", bin);
+    char what[64];
+    snprintf(what, sizeof what, "class %u", tide_bin_size[bin]);
+    CHECK(page->block_size == tide_bin_size[bin], "%s: block_size %u", what, page->block_size);
+    CHECK(page->slice_count == sizeclass_page_slices(bin), "%s: %u slices, want %u", what, page->slice_count,
+          sizeclass_page_slices(bin));
+    CHECK(page->slice_offset == 0, "%s: the head has slice_offset %u", what, page->slice_offset);
+    CHECK(page->capacity > 0 && page->capacity <= page_reserved(page), "%s: capacity %u after page_alloc (room %u)",
+          what, page->capacity, page_reserved(page));
+    /* a partly carved page first: blocks past capacity are not blocks yet */
+    check_page(page, what);
+    while (page_extend(page)) {
+    }
+    CHECK(page->capacity == page_reserved(page), "%s: capacity %u, want %u", what, page->capacity,
+          page_reserved(page));
+    check_page(page, what);
+    check_reciprocal(page);
+    if (t_failures) break;
+  }
+  /* Pages of one large block (above the largest class), at several sizes. */
+  REQUIRE(tide_option_set("mmap_threshold", 32 * MiB) == 0, "tide_option_set(mmap_threshold, 32M)");
+  static const size_t larges[] = {TIDE_BIN_MAX + 1, 200 * KiB, 1 * MiB, 1 * MiB + 1, 3 * MiB + 12345,
+                                  TIDE_LARGE_MAX};
+  for (unsigned i = 0; i < sizeof larges / sizeof larges[0]; i++) {
+    void *p = tide_malloc(larges[i]);
+    REQUIRE(p != NULL, "tide_malloc(%zu) failed", larges[i]);
+    tide_segment *seg = segment_of(p);
+    REQUIRE(seg->kind != TIDE_SEG_HUGE, "tide_malloc(%zu) with mmap_threshold=32M is a huge block", larges[i]);
+    tide_page *page = page_of_block(seg, p);
+    REQUIRE(page != NULL, "large block %p (%zu bytes) not found by page_of_block", p, larges[i]);
+    char what[64];
+    snprintf(what, sizeof what, "large %zu", larges[i]);
+    CHECK(page->bin == TIDE_BIN_LARGE && page->capacity == 1, "%s: bin %u capacity %u", what, page->bin,
+          page->capacity);
+    CHECK(page->block_size == tide_align_up(larges[i], TIDE_SLICE_SIZE), "%s: block_size %u", what,
+          page->block_size);
+    check_page(page, what);
+    check_reciprocal(page);
+    tide_free(p);
+  }
+  printf("%lu offsets checked exhaustively\n", checked);
+  return t_finish("pagemath");
+}

@@ -1,0 +1,80 @@
+# shellcheck shell=bash
+# Unit tests of each layer: C programs linked directly with tidemalloc's
+# objects (asserts on, no override.c), calling its internals.  Sourced by
+# tests/run.sh.
+
+# unit_objs: tidemalloc's sources (the Makefile's CORE list, override.c
+# excluded) compiled with -DTIDE_DEBUG=1 into build/tests/unit/libtide-unit.a;
+# rebuilt only when a source or header is newer.  Sets UNIT_LIB.
+unit_objs() {
+  local core srcs=() f
+  core=$(awk '/^CORE[[:space:]]*:?=/{on=1; sub(/^CORE[[:space:]]*:?=/, "")} on{c=sub(/\\$/, ""); print; if(!c) on=0}' Makefile)
+  for f in $core; do [ -f "src/$f.c" ] && srcs+=("src/$f.c"); done
+  if [ ${#srcs[@]} -eq 0 ]; then
+    for f in src/*.c; do case $f in *override*) ;; *) srcs+=("$f") ;; esac; done
+  fi
+  local objdir=$T_BUILD/unit/obj
+  UNIT_LIB=$T_BUILD/unit/libtide-unit.a
+  mkdir -p "$objdir"
+  if t_stale "$UNIT_LIB" "${srcs[@]}" src/internal/*.h include/tidemalloc.h Makefile; then
+    rm -f "$objdir"/*.o "$UNIT_LIB"
+    echo "+ compiling ${#srcs[@]} sources with -O1 -DTIDE_DEBUG=1"
+    printf '%s\n' "${srcs[@]}" | xargs -P 2 -I{} sh -c \
+      '"$0" -std=gnu11 -g -O1 -DTIDE_DEBUG=1 -ftls-model=initial-exec -fno-builtin-malloc -fno-builtin-calloc \
+        -fno-builtin-realloc -fno-builtin-free -Iinclude -Isrc -pthread -c "$1" -o "$2/$(basename "$1" .c).o"' \
+      "$CC" {} "$objdir" >"$objdir/cc.log" 2>&1 || {
+      cat "$objdir/cc.log"
+      fail "tidemalloc's sources do not compile: $(grep -m1 error "$objdir/cc.log")"
+    }
+    ar rcs "$UNIT_LIB.tmp" "$objdir"/*.o || fail "ar failed"
+    mv "$UNIT_LIB.tmp" "$UNIT_LIB"
+  fi
+}
+
+# unit_cc NAME: build tests/unit/NAME.c against the objects, as
+# build/tests/unit/NAME.
+unit_cc() {
+  local name=$1 out=$T_BUILD/unit/$1 src=tests/unit/$1.c
+  unit_objs
+  if t_stale "$out" "$src" tests/unit/unit.h tests/common.h "$UNIT_LIB"; then
+    echo "+ $CC ${T_CFLAGS[*]} -Isrc -DTIDE_DEBUG=1 -o $out $src libtide-unit.a"
+    "$CC" "${T_CFLAGS[@]}" -I"$T_ROOT/src" -DTIDE_DEBUG=1 -o "$out.tmp" "$src" "$UNIT_LIB" -ldl >"$out.cc.log" 2>&1 || {
+      cat "$out.cc.log"
+      fail "compile error in $src: $(grep -m1 -E 'error|undefined' "$out.cc.log")"
+    }
+    mv "$out.tmp" "$out"
+  fi
+}
+
+# unit_run NAME [ARGS...]: build and run one unit program (options from the
+# environment cleared: the defaults are what the checks expect).
+unit_run() {
+  local name=$1
+  shift
+  need_tide
+  unit_cc "$name"
+  t_prog 60 "unit $name${1:+ $*}" env -u TIDEMALLOC_OPTIONS -u GLIBC_TUNABLES -u MALLOC_MMAP_THRESHOLD_ \
+    -u MALLOC_TRIM_THRESHOLD_ -u MALLOC_TOP_PAD_ -u MALLOC_MMAP_MAX_ LD_PRELOAD= "$T_BUILD/unit/$name" "$@"
+}
+
+unit_sizeclass() { unit_run sizeclass; }
+t_test unit/sizeclass unit_sizeclass
+
+unit_page_math() { unit_run pagemath; }
+t_test unit/page-reciprocal unit_page_math
+
+unit_segment() { unit_run segment; }
+t_test unit/segment-spans unit_segment
+
+unit_brk_grow() { unit_run brk grow; }
+t_test unit/brk-grow-and-trim unit_brk_grow
+unit_brk_foreign() { unit_run brk foreign; }
+t_test unit/brk-foreign-sbrk unit_brk_foreign
+unit_brk_fault() { unit_run brk fault; }
+t_test unit/brk-fault-falls-back-to-mmap unit_brk_fault
+
+unit_large() { unit_run large; }
+t_test unit/large-huge-blocks unit_large
+
+unit_fmt() { unit_run fmt; }
+t_test unit/fmt unit_fmt

@@ -1,0 +1,67 @@
+/* Wrong uses of the allocator; each must be reported on one stderr line
+ * starting "tidemalloc: " and end in abort() (SIGABRT).
+ * usage: bad MODE   (prints the pointer it is about to misuse on stdout) */
+#include "common.h"
+
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11
+#pragma GCC diagnostic ignored "-Wfree-nonheap-object"
+#endif
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
+#pragma GCC diagnostic ignored "-Wuse-after-free"
+#endif
+
+static char global_buf[256];
+
+static void say(void *p) {
+  printf("ptr=%p\n", p);
+  fflush(stdout);
+}
+
+/* Keep the compiler from seeing through the misuse. */
+static void *launder(void *p) {
+  void *volatile v = p;
+  return v;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) return 2;
+  const char *m = argv[1];
+  /* a populated heap, so that the bad pointer is among real blocks */
+  void *keep[100];
+  for (int i = 0; i < 100; i++) keep[i] = malloc(64);
+  if (!strcmp(m, "stack")) {
+    char buf[128];
+    memset(buf, 1, sizeof buf);
+    say(buf);
+    free(launder(buf));
+  } else if (!strcmp(m, "interior")) {
+    char *p = malloc(64);
+    memset(p, 0, 64);
+    say(p + 16);
+    free(launder(p + 16));
+  } else if (!strcmp(m, "double")) {
+    void *p = malloc(64);
+    free(p);
+    say(p);
+    free(launder(p));
+  } else if (!strcmp(m, "realloc-freed")) {
+    void *p = malloc(64);
+    free(p);
+    say(p);
+    void *q = realloc(launder(p), 200);
+    printf("realloc returned %p\n", q);
+  } else if (!strcmp(m, "global")) {
+    say(global_buf);
+    free(launder(global_buf));
+  } else if (!strcmp(m, "double-medium")) {
+    void *p = malloc(20000);
+    free(p);
+    say(p);
+    free(launder(p));
+  } else {
+    return 2;
+  }
+  for (int i = 0; i < 100; i++) free(keep[i]);
+  printf("survived\n");
+  return 0;
+}
