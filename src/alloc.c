@@ -17,7 +17,9 @@ static inline void alloc_count(tide_heap *heap, size_t requested,
 
 /* Counts a block made on the slow path: of a class, large, or huge. */
 static void alloc_count_any(tide_heap *heap, size_t requested, void *p) {
-  tide_segment *seg = segment_of(p);
+  /* segment_find: a block aligned to 4 MiB or more lies beyond its first
+   * unit, so masking would not find its header. */
+  tide_segment *seg = segment_find(p);
   if (seg->kind == TIDE_SEG_HUGE) {
     heap->stats.requested_bytes += requested;
     heap->stats.huge_malloc++;
@@ -221,7 +223,7 @@ void *tide_realloc(void *p, size_t size) {
       tide_heap_stats *st = &heap_get()->stats;
       st->requested_bytes += size;
       /* The block's bytes changed in place: a free will count the new size. */
-      st->huge_bytes_malloc += huge_usable(segment_of(q), q) - usable;
+      st->huge_bytes_malloc += huge_usable(segment_find(q), q) - usable;
       return q;
     }
   } else if (size <= usable && size >= usable / 2) {

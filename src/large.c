@@ -114,6 +114,7 @@ static void huge_init(tide_segment *seg, size_t map_size, size_t offset) {
 }
 
 void *huge_alloc(size_t size, size_t alignment) {
+  if (size == 0) size = 1; /* the block must lie inside its mapping */
   size_t offset = huge_offset(alignment);
   size_t guard = tide_opt.secure ? tide_os_page : 0; /* PROT_NONE after the block */
   size_t map_size = tide_align_up(offset + size, tide_os_page) + guard;
