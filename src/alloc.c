@@ -222,12 +222,17 @@ void *tide_realloc(void *p, size_t size) {
     if (q != NULL) {
       tide_heap_stats *st = &heap_get()->stats;
       st->requested_bytes += size;
+      st->realloc_in_place++;
       /* The block's bytes changed in place: a free will count the new size. */
       st->huge_bytes_malloc += huge_usable(segment_find(q), q) - usable;
       return q;
     }
   } else if (size <= usable && size >= usable / 2) {
-    return p; /* fits, and not so small that the rest would go to waste */
+    /* Fits, and not so small that the rest would go to waste. */
+    tide_heap_stats *st = &heap_get()->stats;
+    st->requested_bytes += size;
+    st->realloc_in_place++;
+    return p;
   }
   void *q = alloc_fast(size, TIDE_REQ_REALLOC);
   if (q == NULL) return NULL;

@@ -19,8 +19,13 @@ void fmt_write_all(int fd, const char *p, size_t len) {
 }
 
 void fmt_flush(tide_buf *b) {
-  if (b->fd >= 0 && b->len > 0) fmt_write_all(b->fd, b->p, b->len);
-  if (b->fd >= 0) b->len = 0;
+  if (b->file != NULL) {
+    fwrite(b->p, 1, b->len, b->file);
+    b->len = 0;
+  } else if (b->fd >= 0) {
+    if (b->len > 0) fmt_write_all(b->fd, b->p, b->len);
+    b->len = 0;
+  }
 }
 
 static void fmt_char(tide_buf *b, char c) {

@@ -100,7 +100,7 @@ __attribute__((destructor)) static void init_at_exit(void) {
 /* ---- The way out --------------------------------------------------------- */
 _Noreturn void tide_fatal(const char *func, const char *what, const void *addr) {
   char line[256];
-  tide_buf b = {line, 0, sizeof(line), -1};
+  tide_buf b = {line, 0, sizeof(line), -1, NULL};
   fmt_str(&b, "tidemalloc: ");
   fmt_str(&b, func);
   fmt_str(&b, "(): ");
@@ -114,7 +114,7 @@ _Noreturn void tide_fatal(const char *func, const char *what, const void *addr) 
 
 _Noreturn void tide_assert_fail(const char *what, const char *file, int line) {
   char text[256];
-  tide_buf b = {text, 0, sizeof(text), -1};
+  tide_buf b = {text, 0, sizeof(text), -1, NULL};
   fmt_str(&b, "tidemalloc: internal check failed: ");
   fmt_str(&b, what);
   fmt_str(&b, " at ");

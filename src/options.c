@@ -112,6 +112,19 @@ static bool parse_number(const char *s, size_t len, bool sizes, long long *out) 
   }
   if (i == len || s[i] < '0' || s[i] > '9') return false;
   unsigned long long v = 0;
+  if (i + 1 < len && s[i] == '0' && (s[i + 1] | 0x20) == 'x') {
+    /* 0x... as glibc's own parsing of MALLOC_*_ and tunables takes it */
+    size_t start = i += 2;
+    for (; i < len; i++) {
+      char c = (char)(s[i] | 0x20);
+      unsigned d = c >= '0' && c <= '9' ? (unsigned)(c - '0')
+                   : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10) : 16;
+      if (d == 16) break;
+      if (v > (ULLONG_MAX >> 4)) return false;
+      v = v * 16 + d;
+    }
+    if (i == start) return false;
+  }
   for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
     if (v > (ULLONG_MAX - 9) / 10) return false;
     v = v * 10 + (unsigned)(s[i] - '0');
@@ -167,7 +180,7 @@ static const option_def *option_find(const char *name, size_t len) {
 static void warn(const char *what, const char *s, size_t len, const char *key,
                  size_t key_len) {
   char line[512];
-  tide_buf b = {line, 0, sizeof(line), 2};
+  tide_buf b = {line, 0, sizeof(line), 2, NULL};
   fmt_str(&b, "tidemalloc: warning: ");
   fmt_str(&b, what);
   fmt_str(&b, " '");
@@ -253,7 +266,7 @@ static void apply_tunables(const char *s) {
 
 static void print_options(void) {
   char line[1024];
-  tide_buf b = {line, 0, sizeof(line), 2};
+  tide_buf b = {line, 0, sizeof(line), 2, NULL};
   fmt_str(&b, "tidemalloc: options:");
   for (size_t i = 0; i < OPTION_COUNT; i++) {
     const option_def *def = &option_table[i];
@@ -285,6 +298,12 @@ void options_init(void) {
 
 /* ---- C interfaces ---------------------------------------------------------------- */
 int options_mallopt(int param, int value) {
+  /* glibc: a negative trim threshold turns trimming off. */
+  if (param == M_TRIM_THRESHOLD && value < 0) {
+    tide_opt.trim_threshold = SIZE_MAX;
+    tide_opt.mmap_threshold_fixed = true;
+    return 1;
+  }
   for (size_t i = 0; i < OPTION_COUNT; i++)
     if (option_table[i].mallopt_param == param && param != 0)
       return option_assign(&option_table[i], value) ? 1 : 0;

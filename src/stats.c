@@ -47,7 +47,7 @@ static void stats_add_heap(tide_heap *heap, void *arg) {
   s->allocated_bytes += h->large_bytes_malloc - h->large_bytes_free;
   s->allocated_bytes += h->huge_bytes_malloc - h->huge_bytes_free;
   s->huge_bytes += h->huge_bytes_malloc - h->huge_bytes_free;
-  s->malloc_calls += h->huge_malloc;
+  s->malloc_calls += h->huge_malloc + h->realloc_in_place;
   s->free_calls += h->huge_free;
 }
 
@@ -197,7 +197,7 @@ static void print_text(tide_buf *b, const struct tide_stats *s) {
     uint64_t cols[4] = {c->block_size, c->blocks_used, c->blocks_free, c->pages};
     for (int k = 0; k < 4; k++) {
       char num[24];
-      tide_buf nb = {num, 0, sizeof(num), -1};
+      tide_buf nb = {num, 0, sizeof(num), -1, NULL};
       fmt_u64(&nb, cols[k]);
       for (size_t n = nb.len; n < 10; n++) fmt_str(b, " ");
       num[nb.len] = '\0';
@@ -211,8 +211,10 @@ static void print_text(tide_buf *b, const struct tide_stats *s) {
 void tide_stats_print(int fd, int format) {
   struct tide_stats s = {.version = TIDE_STATS_VERSION, .size = sizeof(s)};
   stats_collect(&s);
-  char buf[1024];
-  tide_buf b = {buf, 0, sizeof(buf), fd};
+  /* Big enough for the whole JSON line: one write(2), so that processes
+   * appending to one stats file never interleave their lines. */
+  char buf[16384];
+  tide_buf b = {buf, 0, sizeof(buf), fd, NULL};
   if (format == TIDE_STATS_JSON)
     print_json(&b, &s);
   else
@@ -269,7 +271,7 @@ void tide_malloc_stats(void) {
   struct tide_stats s = {.version = TIDE_STATS_VERSION, .size = sizeof(s)};
   stats_collect(&s);
   char buf[512];
-  tide_buf b = {buf, 0, sizeof(buf), 2};
+  tide_buf b = {buf, 0, sizeof(buf), 2, NULL};
   /* glibc's lines first, so that scripts reading them keep working. */
   fmt_str(&b, "Arena 0:\nsystem bytes     = ");
   fmt_u64(&b, s.committed_bytes);
@@ -324,13 +326,13 @@ int tide_malloc_info(int options, FILE *stream) {
   struct tide_stats s = {.version = TIDE_STATS_VERSION, .size = sizeof(s)};
   stats_collect(&s);
   char buf[4096];
-  tide_buf b = {buf, 0, sizeof(buf), -1};
+  tide_buf b = {buf, 0, sizeof(buf), -1, stream};
   uint64_t free_count = 0, free_bytes = 0;
   fmt_str(&b, "<malloc version=\"1\">\n<heap nr=\"0\">\n<sizes>\n");
   uint64_t from = 1;
   for (uint32_t i = 0; i < s.class_count; i++) {
     const struct tide_class_stats *c = &s.classes[i];
-    if (c->pages > 0 && c->blocks_free > 0 && b.len + 128 < b.cap) {
+    if (c->pages > 0 && c->blocks_free > 0) {
       fmt_str(&b, "<size from=\"");
       fmt_u64(&b, from);
       fmt_str(&b, "\" to=\"");
@@ -350,7 +352,6 @@ int tide_malloc_info(int options, FILE *stream) {
   fmt_str(&b, "</heap>\n");
   info_totals(&b, &s, free_count, free_bytes, true);
   fmt_str(&b, "</malloc>\n");
-  /* stdio may allocate its buffer: fine here, we hold no lock. */
-  fwrite(buf, 1, b.len, stream);
+  fmt_flush(&b); /* stdio may allocate its buffer: fine, we hold no lock */
   return 0;
 }

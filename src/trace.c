@@ -43,7 +43,7 @@ bool trace_enabled(void) { return trace_fd >= 0; }
 
 static void trace_header(void) {
   char line[64];
-  tide_buf b = {line, 0, sizeof(line), -1};
+  tide_buf b = {line, 0, sizeof(line), -1, NULL};
   fmt_str(&b, "# tidemalloc-trace 1 pid=");
   fmt_u64(&b, (uint64_t)getpid());
   fmt_str(&b, "\n");
@@ -74,7 +74,7 @@ void trace_os(tide_os_op op, uintptr_t addr, size_t len, uintptr_t ret, int err,
               uintptr_t aux) {
   if (tide_likely(trace_fd < 0)) return;
   char line[256];
-  tide_buf b = {line, 0, sizeof(line), -1};
+  tide_buf b = {line, 0, sizeof(line), -1, NULL};
   fmt_u64(&b, init_clock_ns());
   fmt_str(&b, " ");
   fmt_u64(&b, (uint64_t)syscall(SYS_gettid));

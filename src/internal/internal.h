@@ -316,7 +316,8 @@ tide_hidden void stats_sample(void);
 typedef struct tide_buf {
   char *p;
   size_t len, cap;
-  int fd; /* flushed with write(2) when full, if >= 0 */
+  int fd;     /* flushed with write(2) when full, if >= 0 */
+  FILE *file; /* or with fwrite, if set (malloc_info: we hold no lock) */
 } tide_buf;
 tide_hidden void fmt_str(tide_buf *b, const char *s);
 tide_hidden void fmt_u64(tide_buf *b, uint64_t v);

@@ -192,6 +192,7 @@ typedef struct tide_heap_stats {
   uint64_t bin_free[TIDE_BIN_COUNT + 1];
   uint64_t large_bytes_malloc, large_bytes_free;
   uint64_t huge_malloc, huge_free, huge_bytes_malloc, huge_bytes_free;
+  uint64_t realloc_in_place;                  /* reallocs that kept the block */
   int64_t bin_pages[TIDE_BIN_COUNT + 1];      /* pages made - pages freed */
 } tide_heap_stats;
 

@@ -189,6 +189,7 @@ static int mode_foreign(void) {
 }
 
 static int mode_fault(void) {
+  uintptr_t b0 = cur_brk();
   /* 1. fault_at: one brk call fails, once; nothing is lost. */
   for (int i = 0; i < 10000; i++) add(300);
   struct tide_stats s0, s;
@@ -234,11 +235,23 @@ static int mode_fault(void) {
   CHECK(mapped > 0, "no new segment came from mmap with brk refused");
   CHECK(s.mmap.calls > s1.mmap.calls, "no mmap call counted");
   verify("after brk was refused");
+  /* Everything freed while brk is still refused: the break cannot come
+   * down, and nothing breaks. */
   free_all();
   tide_trim();
+  CHECK(cur_brk() == b1, "the break moved (%#lx -> %#lx) with every brk refused", (unsigned long)b1,
+        (unsigned long)cur_brk());
   for (int i = 0; i < 1000; i++) add(64);
   verify("after the trim");
   free_all();
+  /* brk allowed again: trimming gives the whole heap back. */
+  tide_option_set("fault_brk", 0);
+  tide_trim();
+  REQUIRE(u_stats(&s) == 0, "tide_stats");
+  CHECK(cur_brk() == b0, "with brk allowed again, free + tide_trim() left the break at %#lx, not %#lx (%+ld KiB)",
+        (unsigned long)cur_brk(), (unsigned long)b0, ((long)cur_brk() - (long)b0) / 1024);
+  CHECK(s.heap_break == cur_brk(), "heap_break %#lx, real break %#lx", (unsigned long)s.heap_break,
+        (unsigned long)cur_brk());
   return t_finish("brk fault");
 }
 

@@ -8,7 +8,7 @@ typedef void (*fmt_fn)(tide_buf *, uint64_t);
 static void expect(const char *what, fmt_fn fn, uint64_t v, const char *want) {
   char buf[64];
   memset(buf, '#', sizeof buf);
-  tide_buf b = {buf, 0, sizeof buf - 1, -1};
+  tide_buf b = {buf, 0, sizeof buf - 1, -1, NULL};
   fn(&b, v);
   buf[b.len] = 0;
   CHECK(strcmp(buf, want) == 0, "%s(%llu) = \"%s\", want \"%s\"", what, (unsigned long long)v, buf, want);
@@ -49,7 +49,7 @@ int main(void) {
   /* fmt_str and a mix */
   {
     char buf[128];
-    tide_buf b = {buf, 0, sizeof buf, -1};
+    tide_buf b = {buf, 0, sizeof buf, -1, NULL};
     fmt_str(&b, "brk ");
     fmt_hex(&b, 0x1000);
     fmt_str(&b, " ");
@@ -62,7 +62,7 @@ int main(void) {
   {
     char buf[16];
     memset(buf, '#', sizeof buf);
-    tide_buf b = {buf, 0, 4, -1};
+    tide_buf b = {buf, 0, 4, -1, NULL};
     fmt_u64(&b, 123456789);
     CHECK(b.len == 4 && memcmp(buf, "1234", 4) == 0, "truncated: len %zu \"%.4s\"", b.len, buf);
     CHECK(buf[4] == '#' && buf[15] == '#', "wrote past cap");
@@ -79,7 +79,7 @@ int main(void) {
     int fds[2];
     REQUIRE(pipe(fds) == 0, "pipe");
     char buf[8];
-    tide_buf b = {buf, 0, sizeof buf, fds[1]};
+    tide_buf b = {buf, 0, sizeof buf, fds[1], NULL};
     errno = 1234;
     for (int i = 0; i < 50; i++) {
       fmt_u64(&b, (uint64_t)i);

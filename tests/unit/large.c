@@ -122,6 +122,48 @@ int main(void) {
   tide_free(r3);
   check_unmapped(s2_at, s2_size, "the reallocated block");
 
+  /* A mapping right above a huge block: growing it cannot happen in place,
+   * the pages move (mremap MAYMOVE|FIXED into a fresh aligned range). */
+  {
+    uint8_t *g = tide_malloc(MiB);
+    REQUIRE(g, "tide_malloc(1 MiB)");
+    t_fill_tag(g, MiB, 99);
+    tide_segment *gs = segment_find(g);
+    REQUIRE(gs, "segment_find");
+    uintptr_t gs_at = (uintptr_t)gs;
+    size_t gs_size = gs->size;
+    void *blocker = mmap((uint8_t *)gs + gs->size, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | 0x100000 /* MAP_FIXED_NOREPLACE */, -1, 0);
+    if (blocker == MAP_FAILED || blocker != (void *)((uint8_t *)gs + gs->size)) {
+      printf("could not map a blocker above the block: the move path is not tested\n");
+      if (blocker != MAP_FAILED) munmap(blocker, 4096);
+      tide_free(g);
+    } else {
+      REQUIRE(u_stats(&s0) == 0, "tide_stats");
+      uint8_t *g2 = tide_realloc(g, 3 * MiB);
+      REQUIRE(g2, "tide_realloc(1 MiB -> 3 MiB) with a mapping above");
+      REQUIRE(u_stats(&s1) == 0, "tide_stats");
+      CHECK(g2 != g, "the block grew in place over a mapping that is not ours");
+      CHECK(t_check_tag(g2, MiB, MiB, 99) == (size_t)-1, "the moved block lost its contents at %zu",
+            t_check_tag(g2, MiB, MiB, 99));
+      tide_segment *ms = huge_of(g2, 3 * MiB, "moved block");
+      check_map(ms, "moved block");
+      if ((uintptr_t)ms != gs_at) check_unmapped(gs_at, gs_size, "the moved block's old place");
+      CHECK(s1.mapped_bytes - s0.mapped_bytes == ms->size - gs_size,
+            "mapped_bytes grew by %lld for a mapping that grew by %lld", (long long)(s1.mapped_bytes - s0.mapped_bytes),
+            (long long)(ms->size - gs_size));
+      CHECK(s1.huge_bytes - s0.huge_bytes == ms->size - gs_size, "huge_bytes grew by %lld, the block by %lld",
+            (long long)(s1.huge_bytes - s0.huge_bytes), (long long)(ms->size - gs_size));
+      CHECK(s1.huge_blocks == s0.huge_blocks, "huge_blocks %llu -> %llu across a realloc",
+            (unsigned long long)s0.huge_blocks, (unsigned long long)s1.huge_blocks);
+      memset(g2 + MiB, 1, 2 * MiB);
+      tide_free(g2);
+      munmap(blocker, 4096);
+      REQUIRE(u_stats(&s1) == 0, "tide_stats");
+      CHECK(s1.mapped_bytes == s0.mapped_bytes - gs_size, "mapped_bytes %llu after free, want %llu",
+            (unsigned long long)s1.mapped_bytes, (unsigned long long)(s0.mapped_bytes - gs_size));
+    }
+  }
+
   /* Aligned huge blocks: aligned, found, counted, freeable.  Blocks below
    * the threshold may wait in the cache after free (until tide_trim). */
   static const size_t aligns[] = {1 * MiB, 4 * MiB, 8 * MiB};

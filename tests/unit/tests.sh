@@ -19,6 +19,7 @@ unit_objs() {
   if t_stale "$UNIT_LIB" "${srcs[@]}" src/internal/*.h include/tidemalloc.h Makefile; then
     rm -f "$objdir"/*.o "$UNIT_LIB"
     echo "+ compiling ${#srcs[@]} sources with -O1 -DTIDE_DEBUG=1"
+    # shellcheck disable=SC2016 # $0 $1 $2 are the inner shell's
     printf '%s\n' "${srcs[@]}" | xargs -P 2 -I{} sh -c \
       '"$0" -std=gnu11 -g -O1 -DTIDE_DEBUG=1 -ftls-model=initial-exec -fno-builtin-malloc -fno-builtin-calloc \
         -fno-builtin-realloc -fno-builtin-free -Iinclude -Isrc -pthread -c "$1" -o "$2/$(basename "$1" .c).o"' \
