@@ -1,8 +1,9 @@
 /* Size classes: multiples of 16 up to 128 bytes; four classes per doubling
  * up to 1 KiB (160, 192, 224, 256, 320, ...); eight per doubling above, up
- * to 128 KiB (1152, 1280, ..., 2048, 2304, ...).  A request wastes at most
- * 19% (129 -> 160) below 1 KiB and at most 12.5% above, where the bytes
- * are; every class is a multiple of 16, so every block is 16-byte aligned. */
+ * to 128 KiB (1152, 1280, ..., 2048, 2304, ...).  From 64 bytes up at most
+ * a fifth of a block goes unused (129 -> 160: 19% of the block, 24% of the
+ * request), above 1 KiB at most a ninth, where the bytes are; every class is
+ * a multiple of 16, so every block is 16-byte aligned. */
 #include "internal/internal.h"
 
 #define B4(s) (s) * 5 / 4, (s) * 6 / 4, (s) * 7 / 4, (s) * 2
