@@ -38,11 +38,17 @@ static tide_noinline void free_local_slow(tide_heap *heap, tide_page *page) {
  * parked as full, so that it notices the page has room again. */
 static void free_remote(tide_segment *seg, tide_page *page, tide_block *b) {
   b->freed_key = tide_freed_key;
-  uintptr_t head = tide_load(&page->thread_free);
+  uintptr_t old = tide_load(&page->thread_free), next;
+  bool wake;
   do {
-    b->next_encoded = block_encode((tide_block *)head, b);
-  } while (!atomic_compare_exchange_weak(&page->thread_free, &head, (uintptr_t)b));
-  if (atomic_load(&page->in_full) && !atomic_exchange(&page->wake_pending, 1)) {
+    b->next_encoded = block_encode((tide_block *)(old & ~TIDE_TF_FLAGS), b);
+    wake = (old & TIDE_TF_FLAGS) == TIDE_TF_FULL;
+    next = (uintptr_t)b | (old & TIDE_TF_FLAGS) | (wake ? TIDE_TF_WAKING : 0);
+  } while (!atomic_compare_exchange_weak(&page->thread_free, &old, next));
+  /* Without a wake to do, the page may be gone the moment the CAS is done:
+   * touch nothing.  With one, the owner keeps the page (and its segment)
+   * until it has drained it from the wake list. */
+  if (wake) {
     tide_heap *owner = seg->heap;
     tide_page *first = atomic_load(&owner->wake);
     do {

@@ -85,7 +85,7 @@ void heap_queue_remove(tide_heap *heap, tide_page_queue *q, tide_page *page) {
 void heap_page_unfull(tide_heap *heap, tide_page *page) {
   heap_queue_remove(heap, &heap->full, page);
   page->flags &= (uint8_t)~TIDE_PAGE_IN_FULL;
-  atomic_store(&page->in_full, 0);
+  atomic_fetch_and(&page->thread_free, ~TIDE_TF_FULL);
   /* Behind the current page: it keeps serving until it runs dry. */
   heap_queue_append(heap, &heap->queues[page->bin], page);
 }
@@ -97,7 +97,7 @@ void heap_wake_drain(tide_heap *heap) {
     tide_segment *seg = segment_of(page);
     tide_page *next = seg->wake_next[page - seg->pages];
     seg->wake_next[page - seg->pages] = NULL;
-    atomic_store(&page->wake_pending, 0);
+    atomic_fetch_and(&page->thread_free, ~TIDE_TF_WAKING);
     if (page->flags & TIDE_PAGE_IN_FULL) {
       page_collect(page);
       if (page->bin == TIDE_BIN_LARGE) {
@@ -111,6 +111,34 @@ void heap_wake_drain(tide_heap *heap) {
     }
     page = next;
   }
+}
+
+/* Take page off the wake list, leaving every other page there untouched
+ * (processing them here could free pages a caller is walking). */
+void heap_wake_unlink(tide_heap *heap, tide_page *page) {
+  tide_page *list = atomic_exchange(&heap->wake, NULL);
+  tide_page *keep = NULL, *keep_last = NULL;
+  while (list != NULL) {
+    tide_segment *seg = segment_of(list);
+    tide_page **link = &seg->wake_next[list - seg->pages];
+    tide_page *next = *link;
+    if (list == page) {
+      *link = NULL;
+      atomic_fetch_and(&page->thread_free, ~TIDE_TF_WAKING);
+    } else {
+      *link = keep;
+      if (keep == NULL) keep_last = list;
+      keep = list;
+    }
+    list = next;
+  }
+  if (keep == NULL) return;
+  tide_segment *last_seg = segment_of(keep_last);
+  tide_page **last_link = &last_seg->wake_next[keep_last - last_seg->pages];
+  tide_page *head = atomic_load(&heap->wake);
+  do {
+    *last_link = head;
+  } while (!atomic_compare_exchange_weak(&heap->wake, &head, keep));
 }
 
 /* ---- Purge clock -------------------------------------------------------------- */

@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "internal/internal.h"
 
+#include <sched.h>
 #include <string.h>
 
 /* Extending the free list touches the blocks it links: keep it to about one
@@ -25,8 +26,6 @@ static void page_init(tide_page *page, unsigned bin, size_t block_size) {
   page->used = 0;
   page->free = page->local_free = NULL;
   page->flags = 0;
-  tide_store(&page->in_full, 0);
-  tide_store(&page->wake_pending, 0);
   tide_store(&page->thread_free, 0);
   page->next = page->prev = NULL;
 }
@@ -90,10 +89,15 @@ bool page_extend(tide_page *page) {
 
 /* Take the blocks other threads freed into this page. */
 void page_collect(tide_page *page) {
-  if (tide_load(&page->thread_free) == 0) return;
-  uintptr_t head = atomic_exchange_explicit(&page->thread_free, 0,
-                                            memory_order_acquire);
-  tide_block *first = (tide_block *)head;
+  uintptr_t old = tide_load(&page->thread_free);
+  if ((old & ~TIDE_TF_FLAGS) == 0) return;
+  /* Take the list, leave the flags. */
+  while (!atomic_compare_exchange_weak_explicit(&page->thread_free, &old,
+                                                old & TIDE_TF_FLAGS,
+                                                memory_order_acquire,
+                                                memory_order_relaxed)) {
+  }
+  tide_block *first = (tide_block *)(old & ~TIDE_TF_FLAGS);
   if (first == NULL) return;
   uint32_t count = 1;
   tide_block *last = first;
@@ -112,7 +116,7 @@ bool page_contains_free(tide_page *page, const tide_block *b) {
     if (f == b) return true;
   for (tide_block *f = page->local_free; f; f = block_next(f))
     if (f == b) return true;
-  for (tide_block *f = (tide_block *)tide_load(&page->thread_free); f;
+  for (tide_block *f = (tide_block *)(tide_load(&page->thread_free) & ~TIDE_TF_FLAGS); f;
        f = block_next(f))
     if (f == b) return true;
   return false;
@@ -139,23 +143,21 @@ void *page_alloc_large(tide_heap *heap, size_t size) {
   heap->stats.bin_pages[TIDE_BIN_LARGE]++;
   page->capacity = page->used = 1;
   page->flags = TIDE_PAGE_IN_FULL;
-  tide_store(&page->in_full, 1);
+  tide_store(&page->thread_free, TIDE_TF_FULL);
   heap_queue_push(heap, &heap->full, page);
   tide_block *b = (tide_block *)page_start(page);
   b->freed_key = 0; /* the slices may hold an old block's key */
   return b;
 }
 
-/* The page has no free block: park it in heap->full.  A remote free may
- * race with this; the seq_cst pair (in_full store, thread_free load here;
- * push, in_full load in the freer) guarantees one side sees the other.
- * Returns false if blocks arrived meanwhile and the page stays. */
+/* The page has no free block: park it in heap->full.  Setting TIDE_TF_FULL
+ * succeeds only while no remote free is pending (the list is empty), in one
+ * CAS, so a freer either sees the flag and wakes us, or its block stops us.
+ * Returns false if blocks arrived and the page stays. */
 static bool page_to_full(tide_heap *heap, tide_page *page) {
-  atomic_store(&page->in_full, 1);
-  if (atomic_load(&page->thread_free) != 0) {
-    atomic_store(&page->in_full, 0);
+  uintptr_t expected = 0;
+  if (!atomic_compare_exchange_strong(&page->thread_free, &expected, TIDE_TF_FULL))
     return false;
-  }
   heap_queue_remove(heap, &heap->queues[page->bin], page);
   page->flags |= TIDE_PAGE_IN_FULL;
   heap_queue_push(heap, &heap->full, page);
@@ -164,15 +166,22 @@ static bool page_to_full(tide_heap *heap, tide_page *page) {
 
 /* Give the page's slices back to its segment. */
 void page_free(tide_heap *heap, tide_page *page) {
+  tide_assert(page->used == 0);
   if (page->flags & TIDE_PAGE_IN_FULL) {
     heap_queue_remove(heap, &heap->full, page);
     page->flags &= (uint8_t)~TIDE_PAGE_IN_FULL;
-    atomic_store(&page->in_full, 0);
   } else {
     heap_queue_remove(heap, &heap->queues[page->bin], page);
   }
-  /* The page may still sit on the wake list: unlink it before it is gone. */
-  if (atomic_load(&page->wake_pending)) heap_wake_drain(heap);
+  /* No block is out, so no freer can come any more; but one may still be
+   * putting the page on the wake list, or have put it there: wait until it
+   * can be taken off. */
+  atomic_fetch_and(&page->thread_free, ~TIDE_TF_FULL);
+  while (tide_load(&page->thread_free) & TIDE_TF_WAKING) {
+    heap_wake_unlink(heap, page);
+    if (tide_load(&page->thread_free) & TIDE_TF_WAKING) sched_yield();
+  }
+  tide_store(&page->thread_free, 0);
   heap->stats.bin_pages[page->bin]--;
   segment_span_free(heap, page);
 }

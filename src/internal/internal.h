@@ -183,6 +183,7 @@ tide_hidden void heap_queue_remove(tide_heap *heap, tide_page_queue *q,
 tide_hidden void heap_update_direct(tide_heap *heap, unsigned bin);
 tide_hidden void heap_collect(tide_heap *heap, bool force_purge);
 tide_hidden void heap_wake_drain(tide_heap *heap);
+tide_hidden void heap_wake_unlink(tide_heap *heap, tide_page *page);
 tide_hidden void heap_heartbeat(tide_heap *heap);
 tide_hidden void heap_note_purge(tide_heap *heap, uint64_t deadline_ns);
 tide_hidden void heap_note_cache_purge(uint64_t deadline_ns);

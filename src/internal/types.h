@@ -86,6 +86,12 @@ typedef struct tide_block {
 /* ---- Pages --------------------------------------------------------------- */
 struct tide_heap;
 
+/* Low bits of page->thread_free (blocks are 16-byte aligned). */
+#define TIDE_TF_FULL ((uintptr_t)1)   /* the page is parked in heap->full */
+#define TIDE_TF_WAKING ((uintptr_t)2) /* a freer is putting it on heap->wake,
+                                         or it is there, not yet drained */
+#define TIDE_TF_FLAGS (TIDE_TF_FULL | TIDE_TF_WAKING)
+
 typedef enum tide_page_flag {
   TIDE_PAGE_IN_FULL = 1, /* in heap->full: no free block when last looked at */
   TIDE_PAGE_DIRTY = 2,   /* huge: a reused mapping, not known to be zero */
@@ -112,9 +118,10 @@ typedef struct tide_page {
   uint8_t slice_offset;  /* this slice's distance from the page head */
   uint8_t bin;           /* size class, or TIDE_BIN_LARGE */
   uint8_t flags;         /* tide_page_flag; owner only */
-  _Atomic(uint8_t) in_full;      /* mirrors IN_FULL for remote freers */
-  _Atomic(uint8_t) wake_pending; /* on heap->wake already */
-  _Atomic(uintptr_t) thread_free; /* remote frees (encoded list) */
+  /* Remote frees: the list head (its links encoded) | TIDE_TF_* flags.  A
+   * freer's push and its decision to wake the owner are one CAS on this
+   * word, and a page is never freed while TIDE_TF_WAKING is set. */
+  _Atomic(uintptr_t) thread_free;
   struct tide_page *next, *prev;  /* in a heap queue */
 } tide_page;
 /* One cache line, and a shift rather than a multiply on free's path.  The

@@ -6,12 +6,13 @@
  *
  *   tsan THREADS ITERATIONS [stats]
  *
- * Each thread allocates blocks of mixed sizes (16 B .. 2 MiB), fills them
- * with a pattern whose tag and size are kept in the block's first 16 bytes,
+ * Each thread allocates blocks of mixed sizes (16 B .. 2 MiB), writes a
+ * pattern into them (their first 16 bytes keep its tag and the size),
  * and trades them with the other threads through shared slots (an atomic
  * exchange hands over a block, so the receiver frees blocks it did not
  * allocate); it also reallocs its private blocks up and down (content kept),
- * uses calloc and aligned allocations, and now and then trims.  With
+ * uses calloc and aligned allocations, and now and then trims.  Three
+ * rounds of threads run one after the other (heaps parked and adopted).  With
  * "stats", one thread also reads tide_stats() while the others run.
  * Any content mismatch exits 1; a data race is TSan's to report. */
 #define _GNU_SOURCE
@@ -47,14 +48,30 @@ static uint64_t mix(uint64_t x) {
   return x;
 }
 
+/* The bytes of a block that carry the pattern: the header, the first 256
+ * bytes, 32 at every 4 KiB and the last 32.  (Everything would make TSan
+ * runs ten times longer; these are enough to see a block given out twice,
+ * and TSan checks the hand-over of every byte touched.) */
+static size_t next_spot(size_t size, size_t i) {
+  i++;
+  if (i < 256 || i % 4096 < 32 || i + 32 >= size) return i;
+  size_t next = (i / 4096 + 1) * 4096;
+  if (next + 32 >= size) next = size > 32 ? size - 32 : i;
+  return next > i ? next : i;
+}
+
+static unsigned char pat(uint64_t tag, size_t i) {
+  return (unsigned char)(mix(tag + i / 8) >> (8 * (i % 8)));
+}
+
 static void fill(void *p, size_t size, uint64_t tag) {
   hdr h = {size, tag};
   memcpy(p, &h, sizeof h);
   unsigned char *b = p;
-  for (size_t i = sizeof h; i < size; i++) b[i] = (unsigned char)(mix(tag + i / 8) >> (8 * (i % 8)));
+  for (size_t i = sizeof h; i < size; i = next_spot(size, i)) b[i] = pat(tag, i);
 }
 
-/* Check a block; at most `limit` bytes of it (a realloc'ed prefix). */
+/* Check a block; only its first `limit` bytes (a realloc'ed prefix). */
 static int verify(const void *p, size_t limit, const char *when) {
   hdr h;
   memcpy(&h, p, sizeof h);
@@ -66,8 +83,8 @@ static int verify(const void *p, size_t limit, const char *when) {
   }
   size_t n = h.size < limit ? h.size : limit;
   const unsigned char *b = p;
-  for (size_t i = sizeof h; i < n; i++) {
-    if (b[i] != (unsigned char)(mix(h.tag + i / 8) >> (8 * (i % 8)))) {
+  for (size_t i = sizeof h; i < n; i = next_spot(h.size, i)) {
+    if (b[i] != pat(h.tag, i)) {
       fprintf(stderr, "%s: block %p (%llu bytes): byte %zu changed\n", when, p,
               (unsigned long long)h.size, i);
       atomic_fetch_add(&failures, 1);
@@ -196,7 +213,7 @@ static void *worker(void *arg) {
     } else if (rnd(&r) % 64 == 0) {
       tide_malloc_trim(0);
     }
-    if (want_stats && id == 0 && it % 256 == 0) {
+    if (want_stats && id % 64 == 0 && it % 256 == 0) {
       struct tide_stats st;
       memset(&st, 0, sizeof st);
       st.version = TIDE_STATS_VERSION;
@@ -217,13 +234,21 @@ int main(int argc, char **argv) {
   if (argc > 2) iterations = atol(argv[2]);
   if (argc > 3 && !strcmp(argv[3], "stats")) want_stats = 1;
   if (threads < 1 || threads > 64) threads = 8;
+  /* Three rounds of threads: the blocks left in the shared slots by one
+   * round's threads (whose heaps are parked when they exit) are freed by
+   * the next round's, and new threads adopt the parked heaps. */
   pthread_t t[64];
-  for (long i = 0; i < threads; i++)
-    if (pthread_create(&t[i], NULL, worker, (void *)i) != 0) {
-      fprintf(stderr, "pthread_create failed\n");
-      return 1;
-    }
-  for (int i = 0; i < threads; i++) pthread_join(t[i], NULL);
+  long total = iterations;
+  iterations = total / 3 + 1;
+  for (int round = 0; round < 3; round++) {
+    for (long i = 0; i < threads; i++)
+      if (pthread_create(&t[i], NULL, worker, (void *)(i + 64 * round)) != 0) {
+        fprintf(stderr, "pthread_create failed\n");
+        return 1;
+      }
+    for (int i = 0; i < threads; i++) pthread_join(t[i], NULL);
+  }
+  iterations = total;
   for (unsigned s = 0; s < SHARED; s++) {
     void *p = (void *)atomic_load(&shared[s]);
     if (p) {
