@@ -171,7 +171,19 @@ def seeds():
     b += op("free_null") + op("free_sized", 5)
     s["sized-free"] = b
 
-    # 13. a long random mix
+    # 13. big blocks freed, then calloc'ed again: a mapping kept for reuse
+    # must be zeroed.  Freeing a 4 MiB block raises the mmap threshold;
+    # blocks a little smaller, too big for a segment (over 63 slices), are
+    # then kept in the cache of mappings when freed.
+    big = bytes([7, 0xFF, 0xFF])   # 65535 * 64 % 4 MiB + 63 = 4 MiB - 1
+    mid = near_segment(1000)       # 4032 KiB + 488: just over 63 slices
+    b = op("malloc", 0, big) + op("free", 0)
+    b += op("malloc", 1, mid) + op("free", 1) + op("calloc", 2, mid, 0) + op("usable", 2)
+    b += op("malloc", 3, mid) + op("free", 2) + op("free", 3) + op("calloc", 4, mid, 0)
+    b += op("realloc", 4, size(100)) + op("calloc", 5, mid, 0)
+    s["calloc-reused-mapping"] = b
+
+    # 14. a long random mix
     rnd = random.Random(20240601)
     b = b""
     for _ in range(300):

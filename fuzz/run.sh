@@ -21,7 +21,8 @@
 # Environment: FUZZ_CC (default clang), FUZZ_JOBS (parallel fuzzing
 # processes, default 1), FUZZ_ARGS (extra libFuzzer flags), FUZZ_SRC (a
 # directory with src/ and include/ to build instead of this tree's, e.g. a
-# patched copy; the harness is then build/fuzz/harness-alt).
+# patched copy; the harness is then build/fuzz/harness-alt), FUZZ_OPTIONS
+# (TIDEMALLOC_OPTIONS for the harness, e.g. secure=1 or use_brk=0).
 set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 2
 ROOT=$PWD
@@ -98,6 +99,7 @@ build() {
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:allocator_may_return_null=1:abort_on_error=0:handle_abort=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 unset TIDEMALLOC_OPTIONS
+[ -n "${FUZZ_OPTIONS:-}" ] && export TIDEMALLOC_OPTIONS="$FUZZ_OPTIONS"
 
 case "${1:-}" in
 --build)

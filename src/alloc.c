@@ -35,8 +35,8 @@ static void alloc_count_any(tide_heap *heap, size_t requested, void *p) {
  * mapped), and any too big for a segment, get a mapping of their own. */
 static bool alloc_wants_mapping(size_t size) {
   if (size > TIDE_LARGE_MAX) return true;
-  return size >= tide_opt.mmap_threshold &&
-         (long)huge_live() < tide_opt.mmap_max;
+  return size >= tide_opt_read(mmap_threshold) &&
+         (long)huge_live() < tide_opt_read(mmap_max);
 }
 
 tide_noinline void *alloc_generic(tide_heap *heap, size_t size,

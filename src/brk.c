@@ -64,7 +64,7 @@ tide_segment *brk_segment_new(size_t first_commit) {
       __atomic_store_n(&old->commit_end, old_end, __ATOMIC_RELAXED);
       base = start;
     }
-    old->capped = 1; /* no longer the top either way */
+    __atomic_store_n(&old->capped, 1, __ATOMIC_RELAXED); /* no longer the top either way */
   }
   if (brk_heap.start == 0) brk_heap.start = cur;
   brk_heap.brk = end;
@@ -73,7 +73,7 @@ tide_segment *brk_segment_new(size_t first_commit) {
   seg->size = TIDE_SEGMENT_SIZE;
   seg->commit_end = (uint8_t *)end;
   seg->brk_base = base;
-  seg->capped = 0;
+  __atomic_store_n(&seg->capped, 0, __ATOMIC_RELAXED);
   brk_heap.top = seg;
   brk_heap.segments++;
   brk_publish();
@@ -93,7 +93,7 @@ bool brk_extend(tide_segment *seg, uint8_t *need_end) {
     ok = true; /* a newer segment above already moved the break past it */
     goto out;
   }
-  if (seg != brk_heap.top || seg->capped) goto out;
+  if (seg != brk_heap.top || __atomic_load_n(&seg->capped, __ATOMIC_RELAXED)) goto out;
   uint8_t *seg_end = (uint8_t *)seg + TIDE_SEGMENT_SIZE;
   uint8_t *end = need_end + tide_opt.top_pad;
   end = (uint8_t *)tide_align_up((uintptr_t)end, TIDE_SLICE_SIZE);
@@ -103,7 +103,7 @@ bool brk_extend(tide_segment *seg, uint8_t *need_end) {
     seg->commit_end = (uint8_t *)brk_heap.brk;
     ok = true;
   } else {
-    seg->capped = 1;
+    __atomic_store_n(&seg->capped, 1, __ATOMIC_RELAXED);
   }
 out:
   tide_lock_give(&brk_heap.lock);
@@ -124,11 +124,11 @@ size_t brk_trim_top(tide_segment *seg, bool force) {
   uint8_t *target = (uint8_t *)seg + (size_t)top_used * TIDE_SLICE_SIZE + pad;
   if (target >= seg->commit_end) goto out;
   size_t excess = (size_t)(seg->commit_end - target);
-  if (!force && excess <= tide_opt.trim_threshold) goto out;
+  if (!force && excess <= tide_opt_read(trim_threshold)) goto out;
   if (brk_move((uintptr_t)target)) {
     given = excess;
     seg->commit_end = target;
-    seg->capped = 0;
+    __atomic_store_n(&seg->capped, 0, __ATOMIC_RELAXED);
     /* Slices above the break are gone: nothing left there to purge. */
     unsigned keep = (unsigned)(((uintptr_t)target - (uintptr_t)seg) >>
                                TIDE_SLICE_SHIFT);
@@ -154,7 +154,7 @@ bool brk_release(tide_segment *seg) {
     next_top = (tide_segment *)below;
   if (brk_move(seg->brk_base)) {
     brk_heap.top = next_top;
-    if (next_top) next_top->capped = 0;
+    if (next_top) __atomic_store_n(&next_top->capped, 0, __ATOMIC_RELAXED);
     brk_heap.segments--;
     ok = true;
   }

@@ -370,6 +370,32 @@ void heap_counts(uint64_t *alive, uint64_t *created) {
 void heap_fork_prepare(void) { tide_lock_take(&heaps.lock); }
 void heap_fork_parent(void) { tide_lock_give(&heaps.lock); }
 
+/* A thread the fork left behind may have been between flagging a page
+ * TIDE_TF_WAKING and putting it on its owner's wake list: in the child that
+ * wake never comes, and page_free would wait for it forever.  Pages that
+ * are on a wake list keep the flag (the drain clears it); the others lose
+ * it.  Their remote blocks stay on thread_free for the owner to collect. */
+#define PAGE_SEEN_ON_WAKE 0x80
+static void heap_fork_forget_wakes(tide_heap *h) {
+  for (int pass = 0; pass < 2; pass++) {
+    for (tide_page *p = atomic_load(&h->wake); p != NULL;) {
+      tide_segment *seg = segment_of(p);
+      if (pass == 0)
+        p->flags |= PAGE_SEEN_ON_WAKE;
+      else
+        p->flags &= (uint8_t)~PAGE_SEEN_ON_WAKE;
+      p = seg->wake_next[p - seg->pages];
+    }
+    if (pass == 1) break;
+    for (unsigned q = 0; q <= TIDE_BIN_LARGE + 1; q++) {
+      tide_page_queue *queue = q <= TIDE_BIN_LARGE ? &h->queues[q] : &h->full;
+      for (tide_page *p = queue->first; p != NULL; p = p->next)
+        if (!(p->flags & PAGE_SEEN_ON_WAKE))
+          atomic_fetch_and(&p->thread_free, ~TIDE_TF_WAKING);
+    }
+  }
+}
+
 /* Only the forking thread lives on in the child: every other heap is parked,
  * its blocks still valid (the child has a copy of them). */
 void heap_fork_child(void) {
@@ -378,6 +404,7 @@ void heap_fork_child(void) {
   heaps.pool = NULL;
   heaps.alive = 0;
   for (tide_heap *h = heaps.all; h; h = h->all_next) {
+    heap_fork_forget_wakes(h);
     if (h == mine) {
       heaps.alive = 1;
       h->tid = (int)syscall(SYS_gettid);

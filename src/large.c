@@ -150,10 +150,10 @@ void *huge_alloc(size_t size, size_t alignment) {
  * threshold raises it, so a program that repeatedly allocates blocks of
  * that size gets them from the heap instead of a fresh mapping each time. */
 static void huge_adjust_threshold(size_t block) {
-  if (tide_opt.mmap_threshold_fixed) return;
-  if (block > tide_opt.mmap_threshold && block <= TIDE_MMAP_THRESHOLD_MAX) {
-    tide_opt.mmap_threshold = block;
-    tide_opt.trim_threshold = 2 * block;
+  if (tide_opt_read(mmap_threshold_fixed)) return;
+  if (block > tide_opt_read(mmap_threshold) && block <= TIDE_MMAP_THRESHOLD_MAX) {
+    tide_opt_write(mmap_threshold, block);
+    tide_opt_write(trim_threshold, 2 * block);
   }
 }
 
@@ -165,7 +165,7 @@ void huge_free(tide_segment *seg, void *p) {
   huge_adjust_threshold(block);
   atomic_fetch_sub(&huge_count, 1);
   page->used = 0;
-  if (block < tide_opt.mmap_threshold && tide_opt.purge_delay_ms != 0 &&
+  if (block < tide_opt_read(mmap_threshold) && tide_opt.purge_delay_ms != 0 &&
       !tide_opt.secure && huge_cache_put(seg))
     return;
   segment_map_set(seg, false);

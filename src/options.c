@@ -91,14 +91,14 @@ static bool option_assign(const option_def *def, long long v) {
   if (def->kind == OPT_PATH || v < def->min || v > def->max) return false;
   void *f = option_field(def);
   switch (def->kind) {
-  case OPT_SIZE: *(size_t *)f = (size_t)v; break;
-  case OPT_LONG: *(long *)f = (long)v; break;
+  case OPT_SIZE: __atomic_store_n((size_t *)f, (size_t)v, __ATOMIC_RELAXED); break;
+  case OPT_LONG: __atomic_store_n((long *)f, (long)v, __ATOMIC_RELAXED); break;
   case OPT_BOOL:
   case OPT_STATS:
   case OPT_FAULT_KIND: *(int *)f = (int)v; break;
   case OPT_PATH: break;
   }
-  if (def->fixes_threshold) tide_opt.mmap_threshold_fixed = true;
+  if (def->fixes_threshold) tide_opt_write(mmap_threshold_fixed, true);
   return true;
 }
 
@@ -300,8 +300,8 @@ void options_init(void) {
 int options_mallopt(int param, int value) {
   /* glibc: a negative trim threshold turns trimming off. */
   if (param == M_TRIM_THRESHOLD && value < 0) {
-    tide_opt.trim_threshold = SIZE_MAX;
-    tide_opt.mmap_threshold_fixed = true;
+    tide_opt_write(trim_threshold, SIZE_MAX);
+    tide_opt_write(mmap_threshold_fixed, true);
     return 1;
   }
   for (size_t i = 0; i < OPTION_COUNT; i++)

@@ -72,7 +72,7 @@ bool page_extend(tide_page *page) {
   uint8_t *first = page_start(page) + (size_t)page->capacity * bs;
   if (tide_opt.secure) {
     page_extend_shuffled(page, first, count);
-    page->capacity += count;
+    __atomic_store_n(&page->capacity, page->capacity + count, __ATOMIC_RELAXED);
     return true;
   }
   tide_block *b = (tide_block *)first;
@@ -83,7 +83,7 @@ bool page_extend(tide_page *page) {
   }
   b->next_encoded = block_encode(page->free, b);
   page->free = (tide_block *)first;
-  page->capacity += count;
+  __atomic_store_n(&page->capacity, page->capacity + count, __ATOMIC_RELAXED);
   return true;
 }
 

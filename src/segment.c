@@ -341,7 +341,7 @@ static tide_page *span_try(tide_segment *seg, unsigned count) {
   uint64_t committed_mask = committed >= 64 ? ALL_SLICES : slice_bits(0, committed);
   int first = find_run(seg->free_slices & committed_mask, count);
   if (first >= 0) return span_take(seg, (unsigned)first, count);
-  if (seg->kind != TIDE_SEG_BRK || committed >= 64 || seg->capped) return NULL;
+  if (seg->kind != TIDE_SEG_BRK || committed >= 64 || __atomic_load_n(&seg->capped, __ATOMIC_RELAXED)) return NULL;
   first = find_run(seg->free_slices, count);
   if (first < 0) return NULL;
   uint8_t *end = (uint8_t *)seg + (size_t)(first + (int)count) * TIDE_SLICE_SIZE;
@@ -353,7 +353,7 @@ static tide_page *span_try(tide_segment *seg, unsigned count) {
 /* Whether any page at all could still be made in seg. */
 static bool segment_has_room(tide_segment *seg) {
   unsigned committed = committed_slices(seg);
-  if (committed >= 64 || (seg->kind == TIDE_SEG_BRK && !seg->capped))
+  if (committed >= 64 || (seg->kind == TIDE_SEG_BRK && !__atomic_load_n(&seg->capped, __ATOMIC_RELAXED)))
     return seg->free_slices != 0;
   return (seg->free_slices & slice_bits(0, committed)) != 0;
 }

@@ -82,6 +82,10 @@ typedef struct tide_options {
   char trace[256];
 } tide_options;
 extern tide_hidden tide_options tide_opt;
+/* The options that change while threads run (the dynamic mmap threshold,
+ * mallopt) are read and written through these. */
+#define tide_opt_read(field) __atomic_load_n(&tide_opt.field, __ATOMIC_RELAXED)
+#define tide_opt_write(field, v) __atomic_store_n(&tide_opt.field, (v), __ATOMIC_RELAXED)
 tide_hidden void options_init(void);
 tide_hidden int options_mallopt(int param, int value);
 
@@ -141,7 +145,10 @@ static inline uint32_t page_reserved(const tide_page *page) {
 /* Is offset (from page_lookup) the start of a block the page has carved? */
 static inline bool page_offset_valid(const tide_page *page, uintptr_t offset) {
   uint64_t idx = ((uint64_t)offset * page->block_inv) >> page->inv_shift;
-  return idx * page->block_size == offset && idx < page->capacity;
+  /* capacity only grows while the page lives, and another thread may be
+   * checking a block it was handed while the owner extends the page. */
+  return idx * page->block_size == offset &&
+         idx < __atomic_load_n(&page->capacity, __ATOMIC_RELAXED);
 }
 
 /* The page of a block-start pointer p, or NULL if p is not one. */
