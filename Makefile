@@ -66,6 +66,17 @@ bench: all
 demo: all
 	bash tools/demo.sh
 
+# The libFuzzer harness (clang) for FUZZ_SECONDS; crashes land in fuzz/crashes/.
+FUZZ_SECONDS ?= 60
+fuzz:
+	bash fuzz/run.sh $(FUZZ_SECONDS)
+
+# 8 threads, cross-thread frees, realloc churn and fork under a memory limit,
+# for SOAK_MINUTES.  Not part of `make test`.
+SOAK_MINUTES ?= 10
+soak: all
+	bash tests/soak/run.sh $(SOAK_MINUTES)
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include \
 	  $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man3
@@ -78,4 +89,4 @@ install: all
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all test bench demo install clean FORCE
+.PHONY: all test bench demo fuzz soak install clean FORCE
