@@ -33,8 +33,14 @@ static void alloc_count_any(tide_heap *heap, size_t requested, void *p) {
 
 /* Blocks at or above the mmap threshold (while fewer than mmap_max are
  * mapped), and any too big for a segment, get a mapping of their own. */
+/* The biggest block a segment can hold: all slices but the header's (and,
+ * in secure mode, but the guard slice at the end). */
+static size_t alloc_large_max(void) {
+  return TIDE_LARGE_MAX - (tide_opt.secure ? TIDE_SLICE_SIZE : 0);
+}
+
 static bool alloc_wants_mapping(size_t size) {
-  if (size > TIDE_LARGE_MAX) return true;
+  if (size > alloc_large_max()) return true;
   return size >= tide_opt_read(mmap_threshold) &&
          (long)huge_live() < tide_opt_read(mmap_max);
 }
@@ -67,8 +73,7 @@ tide_noinline void *alloc_generic(tide_heap *heap, size_t size,
   } else if (!alloc_wants_mapping(size) &&
              (bin = sizeclass_bin_aligned(size + canary, alignment)) != 0) {
     p = page_malloc_generic(heap, size, bin);
-  } else if (!alloc_wants_mapping(size) && alignment <= TIDE_SLICE_SIZE &&
-             size <= TIDE_LARGE_MAX) {
+  } else if (!alloc_wants_mapping(size) && alignment <= TIDE_SLICE_SIZE) {
     p = page_alloc_large(heap, size); /* pages start on slice boundaries */
   } else {
     p = huge_alloc(size, alignment);

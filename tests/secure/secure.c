@@ -131,6 +131,25 @@ static int mode_workload(void) {
   return t_finish("secure workload");
 }
 
+/* Blocks around the largest a segment holds (which the guard slice makes
+ * smaller in secure mode), grown and shrunk across it. */
+static int mode_big(void) {
+  size_t mib = 1 << 20;
+  for (size_t n = 3 * mib + mib / 2; n <= 4 * mib + mib / 4; n += 16 << 10) {
+    void *p = malloc(n);
+    REQUIRE(p, "malloc(%zu) failed", n);
+    t_fill_tag(p, n, n);
+    void *q = realloc(p, n + (64 << 10));
+    REQUIRE(q, "realloc(%zu -> %zu) failed", n, n + (64 << 10));
+    CHECK(t_check_tag(q, n, n, n) == (size_t)-1, "realloc to %zu lost data", n + (64 << 10));
+    q = realloc(q, n / 2);
+    REQUIRE(q, "realloc down to %zu failed", n / 2);
+    CHECK(t_check_tag(q, n, n / 2, n) == (size_t)-1, "shrinking to %zu lost data", n / 2);
+    free(q);
+  }
+  return t_finish("secure big");
+}
+
 int main(int argc, char **argv) {
   const char *m = argc > 1 ? argv[1] : "";
   if (!strcmp(m, "canary")) return mode_canary();
@@ -140,6 +159,7 @@ int main(int argc, char **argv) {
   if (!strcmp(m, "order")) return mode_order(argc > 2 ? argv[2] : "random");
   if (!strcmp(m, "maps")) return mode_maps();
   if (!strcmp(m, "workload")) return mode_workload();
+  if (!strcmp(m, "big")) return mode_big();
   fprintf(stderr, "usage: secure canary|double|guard|reuse|order [random|sequential]|maps|workload\n");
   return 2;
 }

@@ -45,6 +45,8 @@ secure_maps() { secure_self maps; }
 t_test secure/guard-regions-mapped secure_maps
 secure_workload() { secure_self workload; }
 t_test secure/workload-contents secure_workload
+secure_big() { secure_self big; }
+t_test secure/blocks-around-segment-size secure_big
 
 # `make SECURE=1` builds a library whose hardened mode is on by default.
 secure_make_flag() {
