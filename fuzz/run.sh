@@ -19,7 +19,8 @@
 # to see the operations it performs.
 #
 # Environment: FUZZ_CC (default clang), FUZZ_JOBS (parallel fuzzing
-# processes, default 1), FUZZ_ARGS (extra libFuzzer flags), FUZZ_SRC (a
+# processes, default 1), FUZZ_ARGS (extra libFuzzer flags), FUZZ_CORPUS_MAX
+# (merge build/fuzz/corpus down when it holds more inputs, default 1000), FUZZ_SRC (a
 # directory with src/ and include/ to build instead of this tree's, e.g. a
 # patched copy; the harness is then build/fuzz/harness-alt), FUZZ_OPTIONS
 # (TIDEMALLOC_OPTIONS for the harness, e.g. secure=1 or use_brk=0).
@@ -139,6 +140,18 @@ mkdir -p "$WORK" fuzz/crashes
 cp -f fuzz/corpus/* "$WORK"/ 2>/dev/null
 [ -d fuzz/regressions ] && cp -f fuzz/regressions/* "$WORK"/ 2>/dev/null
 LOG=$OUT/fuzz.log
+# Every input is run once at start: keep the kept corpus from growing
+# without end by merging it down (to what covers the same features).
+if [ "$(find "$WORK" -type f | wc -l)" -gt "${FUZZ_CORPUS_MAX:-1000}" ]; then
+  echo "merging the corpus in ${WORK#"$ROOT"/} ($(find "$WORK" -type f | wc -l) inputs)"
+  rm -rf "$WORK.new" && mkdir -p "$WORK.new"
+  if "$BIN" -merge=1 -timeout=30 -detect_leaks=0 -max_len=4096 "$WORK.new" "$WORK" >"$OUT/merge.log" 2>&1; then
+    rm -rf "$WORK" && mv "$WORK.new" "$WORK"
+  else
+    echo "merge failed (see ${OUT#"$ROOT"/}/merge.log); fuzzing from the whole corpus"
+    rm -rf "$WORK.new"
+  fi
+fi
 echo "fuzzing for ${SECONDS_TO_RUN}s from $(find "$WORK" -type f | wc -l) inputs (log: ${LOG#"$ROOT"/})"
 # shellcheck disable=SC2086
 "$BIN" -max_total_time="$SECONDS_TO_RUN" -timeout=30 -detect_leaks=0 -error_exitcode=1 -timeout_exitcode=1 -rss_limit_mb=3072 -max_len=4096 \

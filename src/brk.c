@@ -69,6 +69,11 @@ tide_segment *brk_segment_new(size_t first_commit) {
   if (brk_heap.start == 0) brk_heap.start = cur;
   brk_heap.brk = end;
   seg = (tide_segment *)start;
+  /* Fresh break memory reads as zero, but say so: tools that emulate brk
+   * (valgrind) do not promise it. */
+  seg->guards = 0;
+  seg->in_full_list = 0;
+  seg->guard_bytes = 0;
   seg->kind = TIDE_SEG_BRK;
   seg->size = TIDE_SEGMENT_SIZE;
   seg->commit_end = (uint8_t *)end;

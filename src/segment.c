@@ -200,6 +200,10 @@ static tide_segment *segment_new(unsigned slices_needed) {
     seg = os_mmap_aligned(TIDE_SEGMENT_SIZE, TIDE_SEGMENT_SIZE);
     if (seg == NULL) return NULL;
     os_name(seg, TIDE_SEGMENT_SIZE, "tidemalloc segment");
+    seg->guards = 0;
+    seg->in_full_list = 0;
+    seg->guard_bytes = 0;
+    seg->capped = 0;
     seg->kind = TIDE_SEG_MMAP;
     seg->size = TIDE_SEGMENT_SIZE;
     seg->commit_end = (uint8_t *)seg + TIDE_SEGMENT_SIZE;

@@ -73,15 +73,23 @@ rel_tsan_prefixed() {
   fi
   "$tcc" -std=gnu11 -g -O1 -Wall -Wextra -Werror -fsanitize=thread -Iinclude -pthread \
     -o "$out/tsan" tests/reliability/tsan.c "$lib" || fail "tests/reliability/tsan.c does not build"
-  local log=$out/tsan.out
-  t_run 240 env TSAN_OPTIONS="halt_on_error=1 exitcode=66 second_deadlock_stack=1 suppressions=$T_ROOT/tests/reliability/tsan.supp" \
-    "$out/tsan" 8 45000 stats >"$log" 2>&1
-  local rc=$?
-  cat "$log"
-  if grep -q 'WARNING: ThreadSanitizer' "$log"; then
-    fail "ThreadSanitizer: $(grep -m1 -E '^SUMMARY: ThreadSanitizer' "$log" | sed -e 's/^SUMMARY: ThreadSanitizer: //' -e 's/ (BuildId[^)]*)//' -e "s|$T_ROOT/||")"
-  fi
-  [ $rc -eq 0 ] || fail "tsan program: $(grep -m1 -E 'changed|bad header|failed|not zero' "$log") ($(t_status_str $rc))"
+  # Default options, then pages purged and the break lowered at once.
+  local o log rc
+  for o in "" purge_delay_ms=0,trim_threshold=0; do
+    log=$out/tsan${o:+-purge-now}.out
+    echo "+ TIDEMALLOC_OPTIONS=$o tsan 8 45000 stats"
+    local envo=(-u TIDEMALLOC_OPTIONS)
+    [ -n "$o" ] && envo=(TIDEMALLOC_OPTIONS="$o")
+    t_run 240 env "${envo[@]}" \
+      TSAN_OPTIONS="halt_on_error=1 exitcode=66 second_deadlock_stack=1 suppressions=$T_ROOT/tests/reliability/tsan.supp" \
+      "$out/tsan" 8 45000 stats >"$log" 2>&1
+    rc=$?
+    cat "$log"
+    if grep -q 'WARNING: ThreadSanitizer' "$log"; then
+      fail "ThreadSanitizer${o:+ ($o)}: $(grep -m1 -E '^SUMMARY: ThreadSanitizer' "$log" | sed -e 's/^SUMMARY: ThreadSanitizer: //' -e 's/ (BuildId[^)]*)//' -e "s|$T_ROOT/||")"
+    fi
+    [ $rc -eq 0 ] || fail "tsan program${o:+ ($o)}: $(grep -m1 -E 'changed|bad header|failed|not zero' "$log") ($(t_status_str $rc))"
+  done
 }
 t_test tsan/prefixed rel_tsan_prefixed 300
 
@@ -214,9 +222,9 @@ rel_remote_race() {
   local o
   for o in "" use_brk=0 purge_delay_ms=0,use_brk=0; do
     if [ -n "$o" ]; then
-      t_prog 60 "remote free vs malloc_trim ($o)" env TIDEMALLOC_OPTIONS="$o" LD_PRELOAD="$T_LIB" "$T_BUILD/reliability/remote_race" 20000
+      t_prog 90 "remote free vs malloc_trim ($o)" env TIDEMALLOC_OPTIONS="$o" LD_PRELOAD="$T_LIB" "$T_BUILD/reliability/remote_race" 5000
     else
-      t_prog 60 "remote free vs malloc_trim" env -u TIDEMALLOC_OPTIONS LD_PRELOAD="$T_LIB" "$T_BUILD/reliability/remote_race" 20000
+      t_prog 90 "remote free vs malloc_trim" env -u TIDEMALLOC_OPTIONS LD_PRELOAD="$T_LIB" "$T_BUILD/reliability/remote_race" 5000
     fi
   done
 }

@@ -11,7 +11,7 @@
 #
 # Environment: SOAK_THREADS (8), SOAK_LIB (the library, default
 # build/libtidemalloc.so), SOAK_AS_LIMIT (bytes of address space,
-# default 8 GiB), SOAK_OPTIONS (TIDEMALLOC_OPTIONS for the run),
+# default 2 GiB), SOAK_OPTIONS (TIDEMALLOC_OPTIONS for the run),
 # SOAK_FORK_EVERY (seconds between forks, default 2; 0: none), CC (cc).
 set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 2
@@ -29,7 +29,7 @@ if [ ! -x "$BIN" ] || [ tests/soak/soak.c -nt "$BIN" ] || [ tests/common.h -nt "
     -o "$BIN" tests/soak/soak.c -ldl || exit 2
 fi
 
-LIMIT=${SOAK_AS_LIMIT:-$((8 << 30))}
+LIMIT=${SOAK_AS_LIMIT:-$((2 << 30))} # about 3x what the run needs (VmPeak ~700 MiB)
 SECS=$((MINUTES * 60))
 [ "$SECS" -gt 0 ] || SECS=20
 LOG=$OUT/soak.log

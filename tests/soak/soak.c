@@ -294,14 +294,15 @@ int main(int argc, char **argv) {
     }
   }
   malloc_trim(0);
-  size_t rss_end = status_kb("VmRSS"), hwm = status_kb("VmHWM");
+  size_t rss_end = status_kb("VmRSS"), hwm = status_kb("VmHWM"), vpeak = status_kb("VmPeak");
   clock_gettime(CLOCK_MONOTONIC, &now);
   long ran = now.tv_sec - t0.tv_sec;
   long ops = atomic_load(&total_ops), errs = atomic_load(&errors);
   printf("soak: %ld ops (%ld/s), %ld forks, %ld errors; peak RSS %zu MiB (VmHWM); RSS max %zu MiB in the "
-         "first half, %zu MiB in the second; at start %zu MiB, after freeing all and trimming %zu MiB\n",
+         "first half, %zu MiB in the second; at start %zu MiB, after freeing all and trimming %zu MiB; "
+         "peak address space %zu MiB\n",
          ops, ops / (ran > 0 ? ran : 1), forks, errs, hwm >> 10, rss_max_first >> 10,
-         rss_max_second >> 10, rss_start >> 10, rss_end >> 10);
+         rss_max_second >> 10, rss_start >> 10, rss_end >> 10, vpeak >> 10);
   int ok = errs == 0;
   /* Bounded: steady work may not keep climbing (a leak); 64 MiB of slack
    * for the luck of the draw with the rare 8 MiB blocks. */
