@@ -50,12 +50,16 @@ TOOL_SRC := $(wildcard tools/*.c)
 $(BUILD)/tide: $(TOOL_SRC) $(wildcard tools/*.h) include/tidemalloc.h | $(BUILD)/obj
 	$(CC) -std=gnu11 -O2 -g $(WARN) -Iinclude $(TOOL_SRC) -o $@ -lm
 
+# pkg-config file for PREFIX; `make install` writes it again for its PREFIX.
+define PC_FILE
+printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' \
+  'includedir=$${prefix}/include' '' 'Name: tidemalloc' \
+  'Description: a memory allocator that shows where memory comes from' \
+  'Version: $(VERSION)' 'Libs: -L$${libdir} -ltidemalloc -pthread' \
+  'Cflags: -I$${includedir}'
+endef
 $(BUILD)/tidemalloc.pc: Makefile | $(BUILD)/obj
-	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' \
-	  'includedir=$${prefix}/include' '' 'Name: tidemalloc' \
-	  'Description: a memory allocator that shows where memory comes from' \
-	  'Version: $(VERSION)' 'Libs: -L$${libdir} -ltidemalloc -pthread' \
-	  'Cflags: -I$${includedir}' > $@
+	$(PC_FILE) > $@
 
 test: all
 	bash tests/run.sh
@@ -82,7 +86,7 @@ install: all
 	  $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man3
 	install -m 644 $(BUILD)/libtidemalloc.so $(BUILD)/libtidemalloc.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 include/tidemalloc.h $(DESTDIR)$(PREFIX)/include/
-	install -m 644 $(BUILD)/tidemalloc.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	$(PC_FILE) > $(DESTDIR)$(PREFIX)/lib/pkgconfig/tidemalloc.pc
 	install -m 755 $(BUILD)/tide $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 docs/tidemalloc.3 $(DESTDIR)$(PREFIX)/share/man/man3/
 
