@@ -87,6 +87,9 @@ tide_noinline void *alloc_generic(tide_heap *heap, size_t size,
     *block_canary(page, p) = block_canary_value(p);
   }
   alloc_count_any(heap, size, p);
+  /* All of the block is the program's to use (malloc_usable_size). */
+  if (tide_unlikely(tide_valgrind))
+    VALGRIND_MALLOCLIKE_BLOCK(p, alloc_usable_size(p, "malloc"), 0, req == TIDE_REQ_CALLOC);
   return p;
 }
 
@@ -214,8 +217,7 @@ void *tide_realloc(void *p, size_t size) {
   if (seg == NULL) tide_fatal("realloc", "invalid pointer", p);
   if (seg->kind != TIDE_SEG_HUGE) {
     tide_page *page = page_of_block(seg, p);
-    if (page == NULL || (((tide_block *)p)->freed_key == tide_freed_key &&
-         page_contains_free(page, p)))
+    if (page == NULL || (block_looks_freed(p) && page_contains_free(page, p)))
       tide_fatal("realloc", "invalid pointer", p);
   } else if (p != page_start(&seg->pages[0]) || seg->pages[0].used == 0) {
     tide_fatal("realloc", "invalid pointer", p);
@@ -232,7 +234,7 @@ void *tide_realloc(void *p, size_t size) {
       st->huge_bytes_malloc += huge_usable(segment_find(q), q) - usable;
       return q;
     }
-  } else if (size <= usable && size >= usable / 2) {
+  } else if (size <= usable && size >= usable / 2 && !tide_valgrind) {
     /* Fits, and not so small that the rest would go to waste. */
     tide_heap_stats *st = &heap_get()->stats;
     st->requested_bytes += size;

@@ -135,6 +135,7 @@ static tide_noinline void free_generic(void *p, const char *func) {
   if (seg == NULL) tide_fatal(func, "invalid pointer", p);
   tide_heap *heap = heap_get();
   if (seg->kind == TIDE_SEG_HUGE) {
+    if (tide_unlikely(tide_valgrind)) VALGRIND_FREELIKE_BLOCK(p, 0);
     trace_request(TIDE_REQ_FREE, 0);
     heap->stats.huge_free++;
     heap->stats.huge_bytes_free += huge_usable(seg, p);
@@ -148,11 +149,19 @@ static tide_noinline void free_generic(void *p, const char *func) {
   /* The key is a 64-bit secret that malloc clears.  Our own lists can be
    * searched to be sure; another thread's cannot be walked safely (nor a
    * quarantine), and there finding the key is taken as proof. */
-  if (b->freed_key == tide_freed_key &&
-      (!local || tide_opt.secure || page_contains_free(page, b)))
+  if (block_looks_freed(b) && (!local || tide_opt.secure || page_contains_free(page, b)))
     tide_fatal(func, "double free", b);
   if (tide_opt.secure) {
     free_secure(heap, page, b, func);
+    return;
+  }
+  if (tide_unlikely(tide_valgrind)) {
+    /* The block is no longer the program's; its link words are ours. */
+    VALGRIND_FREELIKE_BLOCK(b, 0);
+    VALGRIND_MAKE_MEM_UNDEFINED(b, sizeof(*b));
+    free_release(heap, seg, page, b);
+    /* Once pushed to another thread's page the block is that thread's. */
+    if (local) VALGRIND_MAKE_MEM_NOACCESS(b, sizeof(*b));
     return;
   }
   free_release(heap, seg, page, b);

@@ -15,6 +15,7 @@
 uintptr_t tide_list_secret;
 uintptr_t tide_freed_key = 0x7469646566726565ULL; /* replaced at start-up */
 uintptr_t tide_canary_secret;
+bool tide_valgrind;
 size_t tide_os_page = 4096;
 _Atomic(int) tide_init_state;
 static uint64_t clock_start_ns;
@@ -79,6 +80,7 @@ void init_process(void) {
   tide_list_secret = init_random_word();
   tide_freed_key = init_random_word() | 1;
   tide_canary_secret = init_random_word();
+  tide_valgrind = RUNNING_ON_VALGRIND != 0;
   options_init();
   trace_open();
   heap_process_init();

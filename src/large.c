@@ -166,7 +166,7 @@ void huge_free(tide_segment *seg, void *p) {
   atomic_fetch_sub(&huge_count, 1);
   page->used = 0;
   if (block < tide_opt_read(mmap_threshold) && tide_opt.purge_delay_ms != 0 &&
-      !tide_opt.secure && huge_cache_put(seg))
+      !tide_slow_only() && huge_cache_put(seg))
     return;
   segment_map_set(seg, false);
   os_munmap(seg, seg->size);
@@ -180,8 +180,9 @@ size_t huge_usable(tide_segment *seg, const void *p) {
  * fresh aligned reservation.  NULL with errno = ENOMEM if neither works; the
  * block is then untouched. */
 void *huge_realloc(tide_segment *seg, void *p, size_t size) {
-  /* Secure mode: the guard page must stay at the end; the caller copies. */
-  if (seg->guard_bytes != 0) return NULL;
+  /* Secure mode: the guard page must stay at the end; valgrind: the block
+   * moves as a new one.  The caller copies. */
+  if (seg->guard_bytes != 0 || tide_valgrind) return NULL;
   size_t offset = (size_t)((uint8_t *)p - (uint8_t *)seg);
   size_t new_size = tide_align_up(offset + size, tide_os_page);
   if (new_size < size) {

@@ -70,6 +70,8 @@ bool page_extend(tide_page *page) {
   if (count > room) count = room;
   size_t bs = page->block_size;
   uint8_t *first = page_start(page) + (size_t)page->capacity * bs;
+  /* Under valgrind, old blocks of a reused page may still be no-access. */
+  if (tide_unlikely(tide_valgrind)) VALGRIND_MAKE_MEM_UNDEFINED(first, (size_t)count * bs);
   if (tide_opt.secure) {
     page_extend_shuffled(page, first, count);
     __atomic_store_n(&page->capacity, page->capacity + count, __ATOMIC_RELAXED);
@@ -101,7 +103,7 @@ void page_collect(tide_page *page) {
   if (first == NULL) return;
   uint32_t count = 1;
   tide_block *last = first;
-  for (tide_block *next; (next = block_next(last)) != NULL; last = next) count++;
+  for (tide_block *next; (next = block_next_slow(last)) != NULL; last = next) count++;
   if (tide_unlikely(count > page->used))
     tide_fatal("free", "corrupted remote free list in page", page_start(page));
   last->next_encoded = block_encode(page->free, last);
@@ -112,12 +114,12 @@ void page_collect(tide_page *page) {
 /* Is b on one of page's free lists?  Only asked when b carries the freed
  * key, so a double free is told apart from a user's data by looking. */
 bool page_contains_free(tide_page *page, const tide_block *b) {
-  for (tide_block *f = page->free; f; f = block_next(f))
+  for (tide_block *f = page->free; f; f = block_next_slow(f))
     if (f == b) return true;
-  for (tide_block *f = page->local_free; f; f = block_next(f))
+  for (tide_block *f = page->local_free; f; f = block_next_slow(f))
     if (f == b) return true;
   for (tide_block *f = (tide_block *)(tide_load(&page->thread_free) & ~TIDE_TF_FLAGS); f;
-       f = block_next(f))
+       f = block_next_slow(f))
     if (f == b) return true;
   return false;
 }
@@ -146,6 +148,7 @@ void *page_alloc_large(tide_heap *heap, size_t size) {
   tide_store(&page->thread_free, TIDE_TF_FULL);
   heap_queue_push(heap, &heap->full, page);
   tide_block *b = (tide_block *)page_start(page);
+  if (tide_unlikely(tide_valgrind)) VALGRIND_MAKE_MEM_UNDEFINED(b, sizeof(*b));
   b->freed_key = 0; /* the slices may hold an old block's key */
   return b;
 }
@@ -230,7 +233,7 @@ void *page_malloc_generic(tide_heap *heap, size_t size, unsigned bin) {
   }
   heap_update_direct(heap, bin);
   tide_block *b = page->free;
-  page->free = block_next(b);
+  page->free = block_next_slow(b);
   b->freed_key = 0;
   page->used++;
   return b;

@@ -380,7 +380,7 @@ tide_page *segment_span_alloc(tide_heap *heap, unsigned count) {
   if (seg == NULL) return NULL;
   segment_reset(seg);
   seg->heap = heap;
-  seg->fast_heap = tide_opt.secure ? NULL : heap;
+  seg->fast_heap = tide_slow_only() ? NULL : heap;
   list_push(&heap->segments, seg);
   return span_try(seg, count);
 }

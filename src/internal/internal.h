@@ -38,6 +38,32 @@ tide_hidden _Noreturn void tide_assert_fail(const char *what, const char *file,
 tide_hidden _Noreturn __attribute__((cold)) void tide_fatal(const char *func, const char *what,
                                       const void *addr);
 
+/* ---- Valgrind -------------------------------------------------------------- */
+/* Under valgrind (memcheck with --soname-synonyms=somalloc=NONE keeps
+ * tidemalloc in charge) every call takes the slow paths, which tell memcheck
+ * which bytes are a live block, so it can report the program's errors in
+ * them.  Natively the requests are a few no-op instructions, on slow paths
+ * only.  Without valgrind's headers at build time they compile to nothing. */
+#if defined(__has_include)
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#define TIDE_HAVE_VALGRIND 1
+#endif
+#endif
+#ifndef TIDE_HAVE_VALGRIND
+#define TIDE_HAVE_VALGRIND 0
+#define RUNNING_ON_VALGRIND 0
+#define VALGRIND_MALLOCLIKE_BLOCK(p, size, rz, zeroed) ((void)0)
+#define VALGRIND_FREELIKE_BLOCK(p, rz) ((void)0)
+#define VALGRIND_RESIZEINPLACE_BLOCK(p, old, new, rz) ((void)0)
+#define VALGRIND_MAKE_MEM_NOACCESS(p, n) ((void)0)
+#define VALGRIND_MAKE_MEM_UNDEFINED(p, n) ((void)0)
+#define VALGRIND_MAKE_MEM_DEFINED(p, n) ((void)0)
+#endif
+extern tide_hidden bool tide_valgrind; /* running under valgrind */
+/* Secure mode and valgrind both want every call on the checked slow path. */
+#define tide_slow_only() (tide_opt.secure || tide_valgrind)
+
 /* ---- Relaxed atomics, for counters and flags read by other threads ------ */
 #define tide_load(p) atomic_load_explicit((p), memory_order_relaxed)
 #define tide_store(p, v) atomic_store_explicit((p), (v), memory_order_relaxed)
@@ -165,6 +191,24 @@ static inline uintptr_t block_encode(const tide_block *next,
 static inline tide_block *block_decode(uintptr_t enc, const tide_block *at) {
   return (tide_block *)(enc ^ ((uintptr_t)at >> 12) ^ tide_list_secret);
 }
+/* Does b carry the freed key?  Under valgrind the word may be data the
+ * program never wrote: reading it is ours, not the program's, error. */
+static inline bool block_looks_freed(const tide_block *b) {
+  if (tide_unlikely(tide_valgrind)) VALGRIND_MAKE_MEM_DEFINED(&b->freed_key, sizeof(b->freed_key));
+  return b->freed_key == tide_freed_key;
+}
+
+/* block_next for the slow paths: under valgrind the free block's link words
+ * are no-access to the program, so they are opened for the read. */
+static inline tide_block *block_next_slow(const tide_block *b) {
+  if (tide_unlikely(tide_valgrind)) VALGRIND_MAKE_MEM_DEFINED(b, sizeof(*b));
+  tide_block *next = block_decode(b->next_encoded, b);
+  if (tide_unlikely(((uintptr_t)next ^ (uintptr_t)b) >> TIDE_SEGMENT_SHIFT) &&
+      next != NULL)
+    tide_fatal("malloc", "corrupted free list at", b);
+  return next;
+}
+
 /* The next free block after b, checked: a list never leaves its segment. */
 static inline tide_block *block_next(const tide_block *b) {
   tide_block *next = block_decode(b->next_encoded, b);

@@ -95,7 +95,8 @@ t_test tsan/prefixed rel_tsan_prefixed 300
 
 # ---- valgrind/memcheck: tidemalloc in charge, memcheck watching it ----------
 # With --soname-synonyms=somalloc=NONE valgrind leaves the preloaded
-# tidemalloc serving malloc (valgrind's own allocator then sees 0 allocs),
+# tidemalloc serving malloc (verbose=1 makes it say so at start; valgrind's
+# heap summary counts its blocks through tidemalloc's client requests),
 # and memcheck checks tidemalloc's code: no invalid read/write and no jump
 # on an uninitialised value may come from it.
 rel_valgrind() {
@@ -106,7 +107,7 @@ rel_valgrind() {
   local vg=(valgrind --error-exitcode=1 --leak-check=no --trace-children=yes
     --soname-synonyms=somalloc=NONE)
   local log=$out/valgrind-prog.out
-  t_run 120 env -u TIDEMALLOC_OPTIONS LD_PRELOAD="$T_LIB" "${vg[@]}" "$T_BUILD/reliability/vgprog" >"$log" 2>&1
+  t_run 120 env TIDEMALLOC_OPTIONS=verbose=1 LD_PRELOAD="$T_LIB" "${vg[@]}" "$T_BUILD/reliability/vgprog" >"$log" 2>&1
   local rc=$?
   cat "$log"
   rel_vg_judge "$log" $rc "vgprog"
@@ -118,14 +119,14 @@ rel_valgrind() {
   for o in purge_delay_ms=0,mmap_threshold=32K,trim_threshold=0 use_brk=0,secure=1; do
     i=$((i + 1))
     log=$out/valgrind-prog-$i.out
-    t_run 120 env TIDEMALLOC_OPTIONS="$o" LD_PRELOAD="$T_LIB" "${vg[@]}" "$T_BUILD/reliability/vgprog" >"$log" 2>&1
+    t_run 120 env TIDEMALLOC_OPTIONS="$o,verbose=1" LD_PRELOAD="$T_LIB" "${vg[@]}" "$T_BUILD/reliability/vgprog" >"$log" 2>&1
     rc=$?
     cat "$log"
     rel_vg_judge "$log" $rc "vgprog with $o"
   done
   # An interpreter: Python builds and parses a 1.5 MB JSON document.
   log=$out/valgrind-python.out
-  t_run 120 env -u TIDEMALLOC_OPTIONS LD_PRELOAD="$T_LIB" "${vg[@]}" "$T_PY" -c \
+  t_run 120 env TIDEMALLOC_OPTIONS=verbose=1 LD_PRELOAD="$T_LIB" "${vg[@]}" "$T_PY" -c \
     'import json; d={str(i):[i]*10 for i in range(20000)}; s=json.dumps(d); assert len(json.loads(s)) == 20000; print("python ok", len(s))' \
     >"$log" 2>&1
   rc=$?
@@ -138,8 +139,8 @@ rel_vg_judge() { # LOG RC WHAT
   [ -z "$first" ] || fail "memcheck on $what: $first"
   [ "$rc" -eq 0 ] || fail "$what under valgrind: $(t_first_check "$log") ($(t_status_str "$rc"))"
   grep -q 'ERROR SUMMARY: 0 errors' "$log" || fail "memcheck on $what reported errors"
-  grep -E 'total heap usage: [1-9]' "$log" &&
-    fail "$what: valgrind's allocator served malloc, not tidemalloc"
+  grep -q '^tidemalloc: options:' "$log" ||
+    fail "$what: tidemalloc did not start: valgrind's allocator served malloc"
   return 0
 }
 t_test valgrind/memcheck rel_valgrind 300
@@ -239,3 +240,28 @@ rel_fork_wake() {
   t_prog 120 "fork during remote frees" env -u TIDEMALLOC_OPTIONS LD_PRELOAD="$T_LIB" "$T_BUILD/reliability/fork_wake" 300 6
 }
 t_test fork/remote-free-in-flight rel_fork_wake 150
+
+# memcheck sees the program's errors in tidemalloc's blocks (client requests)
+# and none in a clean program.
+rel_vg_user() { # MODE WANT
+  need_tide
+  command -v valgrind >/dev/null || skip "valgrind is not installed"
+  t_cc reliability/vg_user tests/reliability/vg_user.c -O0
+  local out=$T_BUILD/reliability/vg_user.$1
+  t_run 120 env TIDEMALLOC_OPTIONS=verbose=1 "$(t_preload_env)" valgrind -q \
+    --soname-synonyms=somalloc=NONE --error-exitcode=9 "$T_BUILD/reliability/vg_user" "$1" >"$out" 2>&1
+  local rc=$?
+  cat "$out"
+  grep -q '^tidemalloc: options:' "$out" || fail "tidemalloc did not serve malloc under valgrind"
+  if [ -z "$2" ]; then
+    [ $rc -eq 0 ] || fail "memcheck reported errors in a clean program ($(t_status_str $rc))"
+  else
+    grep -aq "$2" "$out" || fail "memcheck did not report '$2' (client requests missing?)"
+  fi
+}
+rel_vg_clean() { rel_vg_user 0 ""; }
+t_test valgrind/clean-program-no-reports rel_vg_clean 150
+rel_vg_uaf() { rel_vg_user 1 "Invalid read"; }
+t_test valgrind/sees-use-after-free rel_vg_uaf 150
+rel_vg_uninit() { rel_vg_user 2 "depends on uninitialised"; }
+t_test valgrind/sees-uninitialised rel_vg_uninit 150
