@@ -3,6 +3,8 @@
  * usage: bad MODE   (prints the pointer it is about to misuse on stdout) */
 #include "common.h"
 
+#include <sys/mman.h>
+
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11
 #pragma GCC diagnostic ignored "-Wfree-nonheap-object"
 #endif
@@ -53,6 +55,19 @@ int main(int argc, char **argv) {
   } else if (!strcmp(m, "global")) {
     say(global_buf);
     free(launder(global_buf));
+  } else if (!strcmp(m, "free-sized-wrong")) {
+    /* free_sized with a size the block cannot have been asked for */
+    void (*fs)(void *, size_t) = (void (*)(void *, size_t))dlsym(RTLD_DEFAULT, "free_sized");
+    if (fs == NULL) return 2;
+    char *p = malloc(100);
+    say(p);
+    fs(launder(p), 5000);
+  } else if (!strcmp(m, "mmap-region")) {
+    /* memory that came from somewhere else entirely (another allocator's) */
+    char *p = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return 2;
+    say(p + 4096);
+    free(launder(p + 4096));
   } else if (!strcmp(m, "double-medium")) {
     void *p = malloc(20000);
     free(p);

@@ -35,4 +35,8 @@ t_test wrong/double-free-medium wrong_double_medium
 wrong_realloc_freed() { wrong_case realloc-freed 'realloc\(\): (invalid pointer|double free) PTR'; }
 t_test wrong/realloc-freed-block wrong_realloc_freed
 wrong_global() { wrong_case global 'free\(\): invalid pointer PTR'; }
+wrong_free_sized() { wrong_case free-sized-wrong 'free_sized\(\): size larger than the block at PTR'; }
+t_test wrong/free-sized-wrong-size wrong_free_sized
+wrong_mmap() { wrong_case mmap-region 'free\(\): invalid pointer PTR'; }
+t_test wrong/free-foreign-mapping wrong_mmap
 t_test wrong/free-global wrong_global
