@@ -210,3 +210,22 @@ t_run_all() {
   echo "$T_PASS passed, $T_FAIL failed, $T_SKIP skipped"
   [ "$T_FAIL" -eq 0 ]
 }
+
+# t_script SECONDS MIN SCRIPT...: run a script that prints PASS/FAIL lines
+# (bench/smoke.sh, tests/tool/run_tool_tests.sh); fail with its first FAIL
+# line, a bad exit status, or fewer than MIN passes.
+t_script() {
+  local secs=$1 min=$2 out n
+  shift 2
+  out=$(mktemp "$T_BUILD/script.XXXXXX")
+  t_run "$secs" bash "$@" >"$out" 2>&1
+  local rc=$?
+  cat "$out"
+  n=$(grep -c '^PASS' "$out")
+  local first
+  first=$(grep '^FAIL' "$out" | head -n 3 | tr '\n' ' ')
+  rm -f "$out"
+  [ -z "$first" ] || fail "$first($n passed)"
+  [ $rc -eq 0 ] || fail "$*: $(t_status_str $rc)"
+  [ "$n" -ge "$min" ] || fail "only $n checks passed"
+}
