@@ -29,7 +29,7 @@
  *   when b >= 0xF0, 2^(13 + b % 10): 8 KiB..4 MiB); size: 3 bytes, see
  *   size_decode (a range selector and a 16-bit value).
  */
-#define _GNU_SOURCE
+#include "../tests/common.h" /* defines _GNU_SOURCE first */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -64,17 +64,8 @@ static int verbose = FUZZ_VERBOSE;
  * blocks anyway) out of these loops, or fuzzing runs ten times slower. */
 #define FAST_LOOP __attribute__((no_sanitize("coverage", "address")))
 
-static uint64_t mix64(uint64_t x) {
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdULL;
-  x ^= x >> 33;
-  x *= 0xc4ceb9fe1a85ec53ULL;
-  x ^= x >> 33;
-  return x;
-}
-
 static uint64_t make_tag(unsigned slot, size_t size, uint64_t gen) {
-  return mix64(((uint64_t)slot << 56) ^ ((uint64_t)size << 8) ^ (gen * 0x9e3779b97f4a7c15ULL)) | 1;
+  return t_mix(((uint64_t)slot << 56) ^ ((uint64_t)size << 8) ^ (gen * 0x9e3779b97f4a7c15ULL)) | 1;
 }
 
 /* Byte i of a block with this tag does not depend on the block's length, so

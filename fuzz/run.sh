@@ -64,7 +64,7 @@ have_libfuzzer() {
 }
 
 build() {
-  if ! stale "$BIN" fuzz/harness.c "${SRCS[@]}" "$SRCROOT"/src/internal/*.h "$SRCROOT"/include/tidemalloc.h fuzz/run.sh; then
+  if ! stale "$BIN" fuzz/harness.c tests/common.h "${SRCS[@]}" "$SRCROOT"/src/internal/*.h "$SRCROOT"/include/tidemalloc.h fuzz/run.sh; then
     return 0
   fi
   have_libfuzzer || {

@@ -187,19 +187,35 @@ void *tide_pvalloc(size_t size) {
 
 /* Bytes usable at p (all writable).  Aborts on a pointer that is not the
  * start of a live block of ours. */
-size_t alloc_usable_size(const void *p, const char *func) {
+/* The segment and page of p, which must be the start of a live block of
+ * ours (of a size class, a large page, or a huge mapping); aborts if not. */
+static tide_page *alloc_lookup(const void *p, const char *func, tide_segment **seg_out) {
   tide_segment *seg = segment_find(p);
   if (seg == NULL) tide_fatal(func, "invalid pointer", p);
+  tide_page *page;
   if (seg->kind == TIDE_SEG_HUGE) {
-    if (p != page_start(&seg->pages[0]) || seg->pages[0].used == 0)
-      tide_fatal(func, "invalid pointer", p);
-    return huge_usable(seg, p);
+    page = &seg->pages[0];
+    if (p != page_start(page) || page->used == 0) page = NULL;
+  } else {
+    page = page_of_block(seg, p);
   }
-  tide_page *page = page_of_block(seg, p);
   if (page == NULL) tide_fatal(func, "invalid pointer", p);
+  *seg_out = seg;
+  return page;
+}
+
+/* Bytes of the block at p that the program may use. */
+static size_t block_usable(tide_segment *seg, const tide_page *page, const void *p) {
+  if (seg->kind == TIDE_SEG_HUGE) return huge_usable(seg, p);
   if (tide_opt.secure && page->bin != TIDE_BIN_LARGE)
     return page->block_size - TIDE_CANARY_SIZE;
   return page->block_size;
+}
+
+size_t alloc_usable_size(const void *p, const char *func) {
+  tide_segment *seg;
+  tide_page *page = alloc_lookup(p, func, &seg);
+  return block_usable(seg, page, p);
 }
 
 size_t tide_malloc_usable_size(const void *p) {
@@ -213,16 +229,11 @@ void *tide_realloc(void *p, size_t size) {
     tide_free(p);
     return NULL;
   }
-  tide_segment *seg = segment_find(p);
-  if (seg == NULL) tide_fatal("realloc", "invalid pointer", p);
-  if (seg->kind != TIDE_SEG_HUGE) {
-    tide_page *page = page_of_block(seg, p);
-    if (page == NULL || (block_looks_freed(p) && page_contains_free(page, p)))
-      tide_fatal("realloc", "invalid pointer", p);
-  } else if (p != page_start(&seg->pages[0]) || seg->pages[0].used == 0) {
+  tide_segment *seg;
+  tide_page *page = alloc_lookup(p, "realloc", &seg);
+  if (seg->kind != TIDE_SEG_HUGE && block_looks_freed(p) && page_contains_free(page, p))
     tide_fatal("realloc", "invalid pointer", p);
-  }
-  size_t usable = alloc_usable_size(p, "realloc");
+  size_t usable = block_usable(seg, page, p);
   if (seg->kind == TIDE_SEG_HUGE && size > TIDE_BIN_MAX) {
     trace_request(TIDE_REQ_REALLOC, size);
     void *q = huge_realloc(seg, p, size);

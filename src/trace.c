@@ -39,8 +39,6 @@ static const char *const op_names[TIDE_OS_OPS] = {
     [TIDE_OS_MREMAP] = "mremap",  [TIDE_OS_MADVISE] = "madvise",
 };
 
-bool trace_enabled(void) { return trace_fd >= 0; }
-
 static void trace_header(void) {
   char line[64];
   tide_buf b = {line, 0, sizeof(line), -1, NULL};

@@ -66,6 +66,19 @@ static inline void t_poke(size_t n) {
   free(p);
 }
 
+/* ---- random numbers --------------------------------------------------- */
+/* xorshift64: seed with a non-zero value (t_mix(seed) | 1). */
+typedef struct t_rng {
+  uint64_t s;
+} t_rng;
+
+static inline uint64_t t_rand(t_rng *r) {
+  r->s ^= r->s << 13;
+  r->s ^= r->s >> 7;
+  r->s ^= r->s << 17;
+  return r->s;
+}
+
 /* ---- content patterns ------------------------------------------------- */
 static inline uint64_t t_mix(uint64_t x) {
   x ^= x >> 33;

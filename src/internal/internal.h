@@ -198,17 +198,6 @@ static inline bool block_looks_freed(const tide_block *b) {
   return b->freed_key == tide_freed_key;
 }
 
-/* block_next for the slow paths: under valgrind the free block's link words
- * are no-access to the program, so they are opened for the read. */
-static inline tide_block *block_next_slow(const tide_block *b) {
-  if (tide_unlikely(tide_valgrind)) VALGRIND_MAKE_MEM_DEFINED(b, sizeof(*b));
-  tide_block *next = block_decode(b->next_encoded, b);
-  if (tide_unlikely(((uintptr_t)next ^ (uintptr_t)b) >> TIDE_SEGMENT_SHIFT) &&
-      next != NULL)
-    tide_fatal("malloc", "corrupted free list at", b);
-  return next;
-}
-
 /* The next free block after b, checked: a list never leaves its segment. */
 static inline tide_block *block_next(const tide_block *b) {
   tide_block *next = block_decode(b->next_encoded, b);
@@ -216,6 +205,13 @@ static inline tide_block *block_next(const tide_block *b) {
       next != NULL)
     tide_fatal("malloc", "corrupted free list at", b);
   return next;
+}
+
+/* block_next for the slow paths: under valgrind the free block's link words
+ * are no-access to the program, so they are opened for the read. */
+static inline tide_block *block_next_slow(const tide_block *b) {
+  if (tide_unlikely(tide_valgrind)) VALGRIND_MAKE_MEM_DEFINED(b, sizeof(*b));
+  return block_next(b);
 }
 
 /* ---- Thread heaps (heap.c) ---------------------------------------------- */
@@ -355,7 +351,6 @@ static inline void trace_request(tide_request req, size_t size) {
   tide_tls_request_size = size;
 }
 tide_hidden void trace_open(void);
-tide_hidden bool trace_enabled(void);
 tide_hidden void trace_os(tide_os_op op, uintptr_t addr, size_t len,
                           uintptr_t ret, int err, uintptr_t aux);
 tide_hidden void trace_fork_child(void);

@@ -15,7 +15,7 @@
  * rounds of threads run one after the other (heaps parked and adopted).  With
  * "stats", one thread also reads tide_stats() while the others run.
  * Any content mismatch exits 1; a data race is TSan's to report. */
-#define _GNU_SOURCE
+#include "../common.h" /* defines _GNU_SOURCE first */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -24,7 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tidemalloc.h"
 
 #define SHARED 256
 #define PRIVATE 32
@@ -39,15 +38,6 @@ typedef struct hdr {
   uint64_t tag;
 } hdr;
 
-static uint64_t mix(uint64_t x) {
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdULL;
-  x ^= x >> 33;
-  x *= 0xc4ceb9fe1a85ec53ULL;
-  x ^= x >> 33;
-  return x;
-}
-
 /* The bytes of a block that carry the pattern: the header, the first 256
  * bytes, 32 at every 4 KiB and the last 32.  (Everything would make TSan
  * runs ten times longer; these are enough to see a block given out twice,
@@ -61,7 +51,7 @@ static size_t next_spot(size_t size, size_t i) {
 }
 
 static unsigned char pat(uint64_t tag, size_t i) {
-  return (unsigned char)(mix(tag + i / 8) >> (8 * (i % 8)));
+  return (unsigned char)(t_mix(tag + i / 8) >> (8 * (i % 8)));
 }
 
 static void fill(void *p, size_t size, uint64_t tag) {
@@ -94,29 +84,18 @@ static int verify(const void *p, size_t limit, const char *when) {
   return 1;
 }
 
-typedef struct rng {
-  uint64_t s;
-} rng;
-
-static uint64_t rnd(rng *r) {
-  r->s ^= r->s << 13;
-  r->s ^= r->s >> 7;
-  r->s ^= r->s << 17;
-  return r->s;
+static size_t pick_size(t_rng *r) {
+  unsigned k = (unsigned)(t_rand(r) % 1000);
+  if (k < 700) return 16 + t_rand(r) % 512;
+  if (k < 900) return 16 + t_rand(r) % 8192;
+  if (k < 985) return 16 + t_rand(r) % (96 << 10);
+  if (k < 998) return (128 << 10) + t_rand(r) % (384 << 10); /* mapped */
+  return (1 << 20) + t_rand(r) % (1 << 20);
 }
 
-static size_t pick_size(rng *r) {
-  unsigned k = (unsigned)(rnd(r) % 1000);
-  if (k < 700) return 16 + rnd(r) % 512;
-  if (k < 900) return 16 + rnd(r) % 8192;
-  if (k < 985) return 16 + rnd(r) % (96 << 10);
-  if (k < 998) return (128 << 10) + rnd(r) % (384 << 10); /* mapped */
-  return (1 << 20) + rnd(r) % (1 << 20);
-}
-
-static void *new_block(rng *r, size_t size, uint64_t tag) {
+static void *new_block(t_rng *r, size_t size, uint64_t tag) {
   void *p;
-  unsigned k = (unsigned)(rnd(r) % 16);
+  unsigned k = (unsigned)(t_rand(r) % 16);
   if (k == 0) {
     p = tide_calloc(1, size);
     if (p) {
@@ -129,7 +108,7 @@ static void *new_block(rng *r, size_t size, uint64_t tag) {
         }
     }
   } else if (k == 1) {
-    size_t align = (size_t)32 << (rnd(r) % 8);
+    size_t align = (size_t)32 << (t_rand(r) % 8);
     if (tide_posix_memalign(&p, align, size) != 0) p = NULL;
     if (p && ((uintptr_t)p & (align - 1))) {
       fprintf(stderr, "posix_memalign(%zu) = %p: misaligned\n", align, p);
@@ -153,20 +132,20 @@ static void *new_block(rng *r, size_t size, uint64_t tag) {
 
 static void *worker(void *arg) {
   long id = (long)arg;
-  rng r = {mix((uint64_t)id + 1) | 1};
+  t_rng r = {t_mix((uint64_t)id + 1) | 1};
   void *priv[PRIVATE] = {0};
   uint64_t tag = (uint64_t)id << 40;
   for (long it = 0; it < iterations; it++) {
-    unsigned k = (unsigned)(rnd(&r) % 100);
+    unsigned k = (unsigned)(t_rand(&r) % 100);
     if (k < 45) {
       /* Trade a block through a shared slot: what comes back was most
        * likely made by another thread. */
       void *p = new_block(&r, pick_size(&r), ++tag);
-      unsigned s = (unsigned)(rnd(&r) % SHARED);
+      unsigned s = (unsigned)(t_rand(&r) % SHARED);
       void *old = (void *)atomic_exchange_explicit(&shared[s], (uintptr_t)p, memory_order_acq_rel);
       if (old) {
         verify(old, SIZE_MAX, "shared block");
-        if (rnd(&r) % 4 == 0) {
+        if (t_rand(&r) % 4 == 0) {
           /* realloc a block another thread made */
           size_t n = pick_size(&r);
           hdr h;
@@ -187,7 +166,7 @@ static void *worker(void *arg) {
       }
     } else if (k < 80) {
       /* realloc churn on a private block */
-      unsigned j = (unsigned)(rnd(&r) % PRIVATE);
+      unsigned j = (unsigned)(t_rand(&r) % PRIVATE);
       size_t n = pick_size(&r);
       if (!priv[j]) {
         priv[j] = new_block(&r, n, ++tag);
@@ -200,7 +179,7 @@ static void *worker(void *arg) {
       fill(q, n, ++tag);
       priv[j] = q;
     } else if (k < 95) {
-      unsigned j = (unsigned)(rnd(&r) % PRIVATE);
+      unsigned j = (unsigned)(t_rand(&r) % PRIVATE);
       if (priv[j]) {
         verify(priv[j], SIZE_MAX, "private block");
         tide_free(priv[j]);
@@ -210,7 +189,7 @@ static void *worker(void *arg) {
       /* a short-lived block, freed at once */
       void *p = new_block(&r, pick_size(&r), ++tag);
       tide_free(p);
-    } else if (rnd(&r) % 64 == 0) {
+    } else if (t_rand(&r) % 64 == 0) {
       tide_malloc_trim(0);
     }
     if (want_stats && id % 64 == 0 && it % 256 == 0) {

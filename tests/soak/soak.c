@@ -53,25 +53,14 @@ static void error(const char *fmt, ...) {
   }
 }
 
-typedef struct rng {
-  uint64_t s;
-} rng;
-
-static uint64_t rnd(rng *r) {
-  r->s ^= r->s << 13;
-  r->s ^= r->s >> 7;
-  r->s ^= r->s << 17;
-  return r->s;
-}
-
-static size_t pick_size(rng *r) {
-  unsigned k = (unsigned)(rnd(r) % 10000);
-  if (k < 6000) return 16 + rnd(r) % 256;
-  if (k < 8500) return 16 + rnd(r) % 4096;
-  if (k < 9700) return 16 + rnd(r) % (64 << 10);
-  if (k < 9960) return (64 << 10) + rnd(r) % (960 << 10); /* the threshold */
-  if (k < 9995) return (1 << 20) + rnd(r) % (3 << 20);
-  return (4 << 20) + rnd(r) % (4 << 20);
+static size_t pick_size(t_rng *r) {
+  unsigned k = (unsigned)(t_rand(r) % 10000);
+  if (k < 6000) return 16 + t_rand(r) % 256;
+  if (k < 8500) return 16 + t_rand(r) % 4096;
+  if (k < 9700) return 16 + t_rand(r) % (64 << 10);
+  if (k < 9960) return (64 << 10) + t_rand(r) % (960 << 10); /* the threshold */
+  if (k < 9995) return (1 << 20) + t_rand(r) % (3 << 20);
+  return (4 << 20) + t_rand(r) % (4 << 20);
 }
 
 static void fill(void *p, size_t size, uint64_t tag) {
@@ -98,9 +87,9 @@ static int check(const void *p, size_t limit, const char *when) {
   return 1;
 }
 
-static void *new_block(rng *r, size_t size, uint64_t tag) {
+static void *new_block(t_rng *r, size_t size, uint64_t tag) {
   void *p;
-  unsigned k = (unsigned)(rnd(r) % 32);
+  unsigned k = (unsigned)(t_rand(r) % 32);
   if (k == 0) {
     p = calloc(1, size);
     if (p) {
@@ -112,7 +101,7 @@ static void *new_block(rng *r, size_t size, uint64_t tag) {
         }
     }
   } else if (k == 1) {
-    size_t align = (size_t)32 << (rnd(r) % 10);
+    size_t align = (size_t)32 << (t_rand(r) % 10);
     if (posix_memalign(&p, align, size) != 0) p = NULL;
     if (p && ((uintptr_t)p & (align - 1))) error("posix_memalign(%zu) = %p: misaligned", align, p);
   } else {
@@ -129,24 +118,24 @@ static void *new_block(rng *r, size_t size, uint64_t tag) {
 
 static void *worker(void *arg) {
   long id = (long)arg;
-  rng r = {t_mix((uint64_t)id * 7919 + (uint64_t)time(NULL)) | 1};
+  t_rng r = {t_mix((uint64_t)id * 7919 + (uint64_t)time(NULL)) | 1};
   void *priv[PRIVATE] = {0};
   uint64_t tag = (uint64_t)id << 48;
   long ops = 0;
   while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
     for (int batch = 0; batch < 256; batch++, ops++) {
-      unsigned k = (unsigned)(rnd(&r) % 100);
+      unsigned k = (unsigned)(t_rand(&r) % 100);
       if (k < 45) {
         void *p = new_block(&r, pick_size(&r), ++tag);
         if (!p) continue;
-        unsigned s = (unsigned)(rnd(&r) % SHARED);
+        unsigned s = (unsigned)(t_rand(&r) % SHARED);
         void *old = (void *)atomic_exchange(&shared[s], (uintptr_t)p);
         if (old) {
           check(old, SIZE_MAX, "shared block");
           free(old);
         }
       } else if (k < 75) {
-        unsigned j = (unsigned)(rnd(&r) % PRIVATE);
+        unsigned j = (unsigned)(t_rand(&r) % PRIVATE);
         size_t n = pick_size(&r);
         if (!priv[j]) {
           priv[j] = new_block(&r, n, ++tag);
@@ -162,7 +151,7 @@ static void *worker(void *arg) {
         fill(q, n, ++tag);
         priv[j] = q;
       } else if (k < 95) {
-        unsigned j = (unsigned)(rnd(&r) % PRIVATE);
+        unsigned j = (unsigned)(t_rand(&r) % PRIVATE);
         if (priv[j]) {
           check(priv[j], SIZE_MAX, "private block");
           free(priv[j]);
@@ -174,7 +163,7 @@ static void *worker(void *arg) {
           check(p, SIZE_MAX, "short-lived block");
           free(p);
         }
-      } else if (rnd(&r) % 200 == 0) {
+      } else if (t_rand(&r) % 200 == 0) {
         malloc_trim(0);
       }
     }
@@ -202,7 +191,7 @@ static size_t status_kb(const char *key) {
 /* The child of a fork: every shared block it inherited is whole (the
  * slots hold only filled blocks), and the allocator works. */
 static int child_work(void) {
-  rng r = {t_mix((uint64_t)getpid()) | 1};
+  t_rng r = {t_mix((uint64_t)getpid()) | 1};
   int bad = 0;
   for (unsigned s = 0; s < SHARED; s++) {
     void *p = (void *)atomic_load(&shared[s]);
@@ -213,7 +202,7 @@ static int child_work(void) {
   }
   void *keep[256] = {0};
   for (int i = 0; i < 20000; i++) {
-    unsigned j = (unsigned)(rnd(&r) % 256);
+    unsigned j = (unsigned)(t_rand(&r) % 256);
     if (keep[j]) {
       if (!check(keep[j], SIZE_MAX, "child block")) bad = 1;
       free(keep[j]);
