@@ -38,9 +38,10 @@ $(BUILD)/prefixed/%.o: src/%.c $(HEADERS) $(BUILD)/flags | $(BUILD)/prefixed
 $(BUILD)/obj $(BUILD)/prefixed:
 	mkdir -p $@
 
+LINK_SO = $(CC) -shared -Wl,-soname,libtidemalloc.so -Wl,-Bsymbolic-functions \
+	  -Wl,-z,now -o $@ $^ -pthread
 $(BUILD)/libtidemalloc.so: $(OBJ)
-	$(CC) -shared -Wl,-soname,libtidemalloc.so -Wl,-Bsymbolic-functions \
-	  -Wl,-z,now -o $@ $(OBJ) -pthread
+	$(LINK_SO)
 $(BUILD)/libtidemalloc.a: $(OBJ)
 	rm -f $@ && ar rcs $@ $(OBJ)
 $(BUILD)/libtidemalloc-prefixed.a: $(PREFIXED_OBJ)
@@ -66,6 +67,19 @@ test: all
 
 bench: all
 	$(MAKE) -C bench run QUICK=$(QUICK)
+
+# What the default build's checks cost: the workloads under this library and
+# under the same sources built with TIDE_CHECKS=0 (for this measurement only).
+NOCHECKS_OBJ := $(OBJ:$(BUILD)/obj/%=$(BUILD)/nochecks/%)
+$(BUILD)/nochecks/%.o: src/%.c $(HEADERS) $(BUILD)/flags | $(BUILD)/nochecks
+	$(CC) $(RELEASE) -DTIDE_CHECKS=0 -c $< -o $@
+$(BUILD)/nochecks:
+	mkdir -p $@
+$(BUILD)/nochecks/libtidemalloc.so: $(NOCHECKS_OBJ)
+	$(LINK_SO)
+bench-checks: all $(BUILD)/nochecks/libtidemalloc.so
+	$(MAKE) -C bench all
+	/usr/bin/python3.11 bench/checks_cost.py $(if $(filter-out 0 no false,$(QUICK)),--quick)
 
 demo: all
 	bash tools/demo.sh
@@ -93,4 +107,4 @@ install: all
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all test bench demo fuzz soak install clean FORCE
+.PHONY: all test bench bench-checks demo fuzz soak install clean FORCE

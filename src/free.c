@@ -61,7 +61,7 @@ static void free_remote(tide_segment *seg, tide_page *page, tide_block *b) {
  * whether anything more is to be done. */
 static inline void free_local(tide_heap *heap, tide_page *page, tide_block *b) {
   b->next_encoded = block_encode(page->local_free, b);
-  b->freed_key = tide_freed_key;
+  if (TIDE_CHECKS) b->freed_key = tide_freed_key;
   page->local_free = b;
   free_count(heap, page);
   if (tide_unlikely(--page->used == 0 || page->flags != 0)) {
@@ -170,14 +170,14 @@ static tide_noinline void free_generic(void *p, const char *func) {
 /* The fast path: a valid block of the calling thread's own heap.  Anything
  * else, a bad pointer included, goes to free_generic, so that this path
  * makes no call but a tail call. */
-static inline void free_block(void *p, const char *func) {
+static inline __attribute__((always_inline)) void free_block(void *p, const char *func) {
   if (tide_likely(segmap_test(tide_segmap_head, (uintptr_t)p))) {
     tide_segment *seg = segment_of(p);
     tide_heap *heap = heap_get();
     uintptr_t offset;
     tide_page *page = page_lookup(seg, p, &offset);
     if (tide_likely(seg->fast_heap == heap && page_offset_valid(page, offset) &&
-                    ((tide_block *)p)->freed_key != tide_freed_key)) {
+                    (!TIDE_CHECKS || ((tide_block *)p)->freed_key != tide_freed_key))) {
       free_local(heap, page, p);
       return;
     }

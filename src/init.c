@@ -68,6 +68,20 @@ static void fork_child(void) {
   trace_fork_child();
 }
 
+/* Only memcheck has a use for our client requests, and only it answers
+ * MAKE_MEM_DEFINED with -1 (other tools give the default, 0).  Under
+ * callgrind or cachegrind the fast paths must run, or a profile of a
+ * program on tidemalloc would show paths it never takes natively. */
+static bool init_under_memcheck(void) {
+#if TIDE_HAVE_VALGRIND
+  static uint64_t probe;
+  if (!RUNNING_ON_VALGRIND) return false;
+  return (long)VALGRIND_MAKE_MEM_DEFINED(&probe, sizeof(probe)) == -1;
+#else
+  return false;
+#endif
+}
+
 void init_process(void) {
   int expected = 0;
   if (!atomic_compare_exchange_strong(&tide_init_state, &expected, 1)) {
@@ -80,8 +94,13 @@ void init_process(void) {
   tide_list_secret = init_random_word();
   tide_freed_key = init_random_word() | 1;
   tide_canary_secret = init_random_word();
-  tide_valgrind = RUNNING_ON_VALGRIND != 0;
+  tide_valgrind = init_under_memcheck();
   options_init();
+  /* valgrind emulates brk by growing the mapping below the break, and
+   * gives the new pages its protection: above a PROT_NONE guard slice they
+   * would be unusable.  Under memcheck the hardened mode takes its
+   * segments from mmap. */
+  if (tide_valgrind && tide_opt.secure) tide_opt.use_brk = 0;
   trace_open();
   heap_process_init();
   pthread_atfork(fork_prepare, fork_parent, fork_child);

@@ -14,14 +14,15 @@
 static void page_init(tide_page *page, unsigned bin, size_t block_size) {
   page->bin = (uint8_t)bin;
   page->block_size = (uint32_t)block_size;
-  /* floor(2^64 / size) + 1 (exact for powers of two): offset * inv >> 64 is
-   * offset / size for every offset inside a segment. */
-  /* Granlund-Montgomery: for offsets below 2^22 (a segment), with
-   * l = ceil(log2 size), m = 2^(22+l) / size + 1 gives offset / size as
-   * offset * m >> (22 + l), exactly; m fits in 32 bits. */
-  unsigned l = block_size <= 1 ? 0 : 64u - (unsigned)__builtin_clzll(block_size - 1);
-  page->inv_shift = (uint8_t)(TIDE_SEGMENT_SHIFT + l);
-  page->block_inv = (uint32_t)(((uint64_t)1 << page->inv_shift) / block_size + 1);
+  /* page_offset_valid's divisibility test: size = odd << shift, and the
+   * odd part's inverse mod 2^32 by Newton's iteration (each step doubles
+   * the correct low bits; odd * odd == 1 mod 8 gives the first three). */
+  uint32_t shift = block_size ? (uint32_t)__builtin_ctzll(block_size) : 0;
+  uint32_t odd = (uint32_t)(block_size >> shift), inv = odd;
+  for (int i = 0; i < 4; i++) inv *= 2 - odd * inv;
+  tide_assert(odd * inv == 1 || block_size == 0);
+  page->block_shift = (uint8_t)shift;
+  page->block_odd_inv = inv;
   page->capacity = 0;
   page->used = 0;
   page->free = page->local_free = NULL;

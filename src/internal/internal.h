@@ -22,6 +22,15 @@
 #ifndef TIDE_DEBUG
 #define TIDE_DEBUG 0
 #endif
+/* TIDE_CHECKS=0 exists only to measure what the default build's detection
+ * costs (`make bench-checks`): it drops the checks on freed pointers and on
+ * free lists (interior pointers, double frees, encoded and range-checked
+ * links).  Such a library is never installed or tested.  The segment-map
+ * test stays: it is how free() tells our blocks, huge ones included, from
+ * NULL, not only a check. */
+#ifndef TIDE_CHECKS
+#define TIDE_CHECKS 1
+#endif
 /* `make SECURE=1` builds a library whose hardened mode is on by default. */
 #ifndef TIDE_SECURE_DEFAULT
 #define TIDE_SECURE_DEFAULT 0
@@ -168,13 +177,20 @@ static inline uint32_t page_reserved(const tide_page *page) {
                     page->block_size);
 }
 
-/* Is offset (from page_lookup) the start of a block the page has carved? */
+/* Is offset (from page_lookup) the start of a block the page has carved?
+ * With size = odd * 2^shift, q = rotr32(offset * odd^-1, shift) is
+ * offset / size when size divides offset, and above 2^32 / size (so above
+ * any capacity) when it does not: one multiply, one rotate and one compare
+ * decide both "on the grid" and "carved" (Granlund-Montgomery, Lemire).
+ * Offsets lie below a segment, 2^22, so 32 bits hold them. */
 static inline bool page_offset_valid(const tide_page *page, uintptr_t offset) {
-  uint64_t idx = ((uint64_t)offset * page->block_inv) >> page->inv_shift;
+  if (!TIDE_CHECKS) return true;
+  uint32_t q = (uint32_t)offset * page->block_odd_inv;
+  unsigned r = page->block_shift;
+  q = (q >> r) | (q << ((32 - r) & 31));
   /* capacity only grows while the page lives, and another thread may be
    * checking a block it was handed while the owner extends the page. */
-  return idx * page->block_size == offset &&
-         idx < __atomic_load_n(&page->capacity, __ATOMIC_RELAXED);
+  return q < __atomic_load_n(&page->capacity, __ATOMIC_RELAXED);
 }
 
 /* The page of a block-start pointer p, or NULL if p is not one. */
@@ -186,14 +202,17 @@ static inline tide_page *page_of_block(tide_segment *seg, const void *p) {
 
 static inline uintptr_t block_encode(const tide_block *next,
                                      const tide_block *at) {
+  if (!TIDE_CHECKS) return (uintptr_t)next;
   return (uintptr_t)next ^ ((uintptr_t)at >> 12) ^ tide_list_secret;
 }
 static inline tide_block *block_decode(uintptr_t enc, const tide_block *at) {
+  if (!TIDE_CHECKS) return (tide_block *)enc;
   return (tide_block *)(enc ^ ((uintptr_t)at >> 12) ^ tide_list_secret);
 }
 /* Does b carry the freed key?  Under valgrind the word may be data the
  * program never wrote: reading it is ours, not the program's, error. */
 static inline bool block_looks_freed(const tide_block *b) {
+  if (!TIDE_CHECKS) return false;
   if (tide_unlikely(tide_valgrind)) VALGRIND_MAKE_MEM_DEFINED(&b->freed_key, sizeof(b->freed_key));
   return b->freed_key == tide_freed_key;
 }
@@ -201,7 +220,7 @@ static inline bool block_looks_freed(const tide_block *b) {
 /* The next free block after b, checked: a list never leaves its segment. */
 static inline tide_block *block_next(const tide_block *b) {
   tide_block *next = block_decode(b->next_encoded, b);
-  if (tide_unlikely(((uintptr_t)next ^ (uintptr_t)b) >> TIDE_SEGMENT_SHIFT) &&
+  if (TIDE_CHECKS && tide_unlikely(((uintptr_t)next ^ (uintptr_t)b) >> TIDE_SEGMENT_SHIFT) &&
       next != NULL)
     tide_fatal("malloc", "corrupted free list at", b);
   return next;

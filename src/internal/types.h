@@ -112,8 +112,8 @@ typedef struct tide_page {
   uint32_t used;         /* blocks out (including uncollected remote frees) */
   uint32_t capacity;     /* blocks carved so far (free list extended lazily) */
   uint32_t block_size;   /* bytes per block; 0 if not a page head */
-  uint32_t block_inv;    /* offset * block_inv >> inv_shift == offset / size */
-  uint8_t inv_shift;
+  uint32_t block_odd_inv; /* inverse of block_size's odd part, mod 2^32 */
+  uint8_t block_shift;    /* trailing zero bits of block_size */
   uint8_t slice_count;   /* slices in the page (head only) */
   uint8_t slice_offset;  /* this slice's distance from the page head */
   uint8_t bin;           /* size class, or TIDE_BIN_LARGE */

@@ -111,12 +111,12 @@ rel_valgrind() {
   local rc=$?
   cat "$log"
   rel_vg_judge "$log" $rc "vgprog"
-  # Other paths: purge at once and a low mmap threshold; mmap-only segments
-  # with the hardened mode's guard pages.  (secure=1 with brk segments is
-  # left out: valgrind's brk emulation gives new break pages the protection
-  # of the PROT_NONE guard slice below them.)
+  # Other paths: purge at once and a low mmap threshold; the hardened mode
+  # with its guard pages (under memcheck its segments come from mmap:
+  # valgrind's brk emulation would give new break pages the protection of
+  # the PROT_NONE guard slice below them).
   local o i=0
-  for o in purge_delay_ms=0,mmap_threshold=32K,trim_threshold=0 use_brk=0,secure=1; do
+  for o in purge_delay_ms=0,mmap_threshold=32K,trim_threshold=0 secure=1; do
     i=$((i + 1))
     log=$out/valgrind-prog-$i.out
     t_run 120 env TIDEMALLOC_OPTIONS="$o,verbose=1" LD_PRELOAD="$T_LIB" "${vg[@]}" "$T_BUILD/reliability/vgprog" >"$log" 2>&1

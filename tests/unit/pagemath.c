@@ -1,8 +1,9 @@
 /* Page arithmetic (page.c page_init through page_alloc, internal.h
  * page_lookup / page_offset_valid / page_of_block): for every size class,
- * the 32-bit reciprocal maps every block start to its index and rejects
- * every other offset, exhaustively over the page; and over a whole segment's
- * range of offsets near every multiple of the block size. */
+ * the divisibility test (multiply by the inverse of the size's odd part,
+ * rotate) maps every block start to its index and rejects every other
+ * offset, exhaustively over the page; and over a whole segment's range of
+ * offsets near every multiple of the block size. */
 #include "unit.h"
 
 static unsigned long checked;
@@ -21,7 +22,7 @@ static void check_page(tide_page *page, const char *what) {
     bool got = page_offset_valid(page, off);
     if (got != want) {
       CHECK(got == want, "%s: block %zu bytes (inv %u, shift %u, capacity %u): offset %zu judged %s", what, bs,
-            page->block_inv, page->inv_shift, page->capacity, off, got ? "a block start" : "not a block start");
+            page->block_odd_inv, page->block_shift, page->capacity, off, got ? "a block start" : "not a block start");
       bad++;
     }
   }
@@ -48,21 +49,27 @@ static void check_page(tide_page *page, const char *what) {
   }
 }
 
-/* The reciprocal alone, for offsets anywhere in a segment (free() computes
- * the offset from a page head, which can be a segment away in a bad
- * pointer): offset * inv >> shift must be offset / size near every multiple. */
-static void check_reciprocal(const tide_page *page) {
+/* The divisibility test alone, for offsets anywhere in a segment (free()
+ * computes the offset from a page head, which can be a segment away in a
+ * bad pointer): the rotated product must be offset / size for a multiple of
+ * the size, and above every possible capacity (2^32 / size) for any other
+ * offset, near every multiple. */
+static void check_divisibility(const tide_page *page) {
   size_t bs = page->block_size;
+  uint64_t above = (uint64_t)UINT32_MAX / bs;
   int bad = 0;
   for (uint64_t k = 0; k * bs < TIDE_SEGMENT_SIZE + bs && bad < 5; k++) {
     static const long deltas[] = {0, 1, -1, 8, -8, 16, -16};
     for (unsigned d = 0; d < sizeof deltas / sizeof deltas[0]; d++) {
       long off = (long)(k * bs) + deltas[d];
       if (off < 0 || off >= (long)TIDE_SEGMENT_SIZE) continue;
-      uint64_t q = ((uint64_t)off * page->block_inv) >> page->inv_shift;
-      if (q != (uint64_t)off / bs) {
-        CHECK(q == (uint64_t)off / bs, "block %zu: offset %ld * %u >> %u = %lu, want %lu", bs, off, page->block_inv,
-              page->inv_shift, (unsigned long)q, (unsigned long)((uint64_t)off / bs));
+      uint32_t q = (uint32_t)off * page->block_odd_inv;
+      unsigned r = page->block_shift;
+      q = (q >> r) | (q << ((32 - r) & 31));
+      bool ok = (size_t)off % bs == 0 ? q == (uint64_t)off / bs : q > above;
+      if (!ok) {
+        CHECK(ok, "block %zu: offset %ld * %u rotated by %u = %u, want %s", bs, off, page->block_odd_inv, r, q,
+              (size_t)off % bs == 0 ? "the quotient" : "above 2^32 / size");
         bad++;
       }
     }
@@ -92,7 +99,7 @@ int main(void) {
     CHECK(page->capacity == page_reserved(page), "%s: capacity %u, want %u", what, page->capacity,
           page_reserved(page));
     check_page(page, what);
-    check_reciprocal(page);
+    check_divisibility(page);
     if (t_failures) break;
   }
   /* Pages of one large block (above the largest class), at several sizes. */
@@ -113,7 +120,7 @@ int main(void) {
     CHECK(page->block_size == tide_align_up(larges[i], TIDE_SLICE_SIZE), "%s: block_size %u", what,
           page->block_size);
     check_page(page, what);
-    check_reciprocal(page);
+    check_divisibility(page);
     tide_free(p);
   }
   printf("%lu offsets checked exhaustively\n", checked);

@@ -62,7 +62,7 @@ unit_sizeclass() { unit_run sizeclass; }
 t_test unit/sizeclass unit_sizeclass
 
 unit_page_math() { unit_run pagemath; }
-t_test unit/page-reciprocal unit_page_math
+t_test unit/page-block-grid unit_page_math
 
 unit_segment() { unit_run segment; }
 t_test unit/segment-spans unit_segment
