@@ -153,11 +153,11 @@ static inline tide_segment *segment_of(const void *p) {
  * distance from the page's first block. */
 static inline tide_page *page_lookup(tide_segment *seg, const void *p,
                                      uintptr_t *offset) {
-  uintptr_t in_seg = (uintptr_t)p & TIDE_SEGMENT_MASK;
-  uintptr_t slice = in_seg >> TIDE_SLICE_SHIFT;
-  uintptr_t head = slice - seg->pages[slice].slice_offset;
-  *offset = in_seg - (head << TIDE_SLICE_SHIFT);
-  return &seg->pages[head];
+  uintptr_t slice = ((uintptr_t)p & TIDE_SEGMENT_MASK) >> TIDE_SLICE_SHIFT;
+  uintptr_t back = seg->pages[slice].slice_offset;
+  /* p's offset in its slice, plus the slices between the head and it. */
+  *offset = ((uintptr_t)p & (TIDE_SLICE_SIZE - 1)) + (back << TIDE_SLICE_SHIFT);
+  return &seg->pages[slice - back];
 }
 
 static inline tide_page *page_of(tide_segment *seg, const void *p) {
