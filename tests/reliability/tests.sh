@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# Reliability: fuzzing, ThreadSanitizer, valgrind, OS-call fault injection.
+# Reliability: fuzzing, ThreadSanitizer, valgrind, OS-call fault injection,
+# memory limits.
 # Sourced by tests/run.sh.  The whole suite takes about 2.5 minutes on 2
 # cores (a minute of it fuzzing; TIDE_FUZZ_SECONDS changes that).
 
@@ -213,6 +214,25 @@ rel_sweep() {
   summary+=("fault_kind=$kind ($opts): $last injection points tested, $hits runs hit a failure, $nulls NULL returns in all")
 }
 t_test fault/sweep rel_fault_sweep 300
+
+# ---- oom/rlimit-as, oom/rlimit-data ----------------------------------------------
+# Real exhaustion under RLIMIT_AS and RLIMIT_DATA (tests/reliability/oom.c):
+# every failure is NULL + ENOMEM, a failed realloc keeps its block, live
+# blocks stay intact, freed memory is allocated again, nothing leaks, and
+# another thread gets memory once it is given back.  With the defaults,
+# mmap-only segments, the hardened mode and purging at once.
+rel_oom() {
+  need_tide
+  t_cc_linked reliability/oom tests/reliability/oom.c
+  local o
+  for o in "" use_brk=0 secure=1 purge_delay_ms=0; do
+    t_prog 60 "oom under RLIMIT_$2${o:+ ($o)}" env TIDEMALLOC_OPTIONS="$o" "$T_BUILD/reliability/oom" "$1"
+  done
+}
+rel_oom_as() { rel_oom as AS; }
+rel_oom_data() { rel_oom data DATA; }
+t_test oom/rlimit-as rel_oom_as 120
+t_test oom/rlimit-data rel_oom_data 120
 
 # ---- race/remote-free-vs-trim -------------------------------------------------
 # A remote free racing with the owner collecting the page (malloc_trim):
