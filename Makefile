@@ -77,9 +77,14 @@ $(BUILD)/nochecks:
 	mkdir -p $@
 $(BUILD)/nochecks/libtidemalloc.so: $(NOCHECKS_OBJ)
 	$(LINK_SO)
+COST_FLAGS = $(if $(filter-out 0 no false,$(QUICK)),--quick)
 bench-checks: all $(BUILD)/nochecks/libtidemalloc.so
 	$(MAKE) -C bench all
-	/usr/bin/python3.11 bench/checks_cost.py $(if $(filter-out 0 no false,$(QUICK)),--quick)
+	/usr/bin/python3.11 bench/cost.py checks $(COST_FLAGS)
+# What the hardened mode costs: secure=1 against the default, same library.
+bench-secure: all
+	$(MAKE) -C bench all
+	/usr/bin/python3.11 bench/cost.py secure $(COST_FLAGS)
 
 demo: all
 	bash tools/demo.sh
@@ -107,4 +112,4 @@ install: all
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all test bench bench-checks demo fuzz soak install clean FORCE
+.PHONY: all test bench bench-checks bench-secure demo fuzz soak install clean FORCE
