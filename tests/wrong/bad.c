@@ -68,6 +68,18 @@ int main(int argc, char **argv) {
     if (p == MAP_FAILED) return 2;
     say(p + 4096);
     free(launder(p + 4096));
+  } else if (!strcmp(m, "uaf-link")) {
+    /* A write after free over the free-list link (here: an attempt to make
+     * a later malloc return a global) must be caught when the link is
+     * used, not followed. */
+    uintptr_t *p = malloc(64);
+    free(p);
+    say(p);
+    *(uintptr_t *volatile)launder(p) = (uintptr_t)global_buf;
+    for (int i = 0; i < 100000; i++) {
+      void *q = launder(malloc(64)); /* launder: gcc drops a malloc only compared */
+      if (q == launder(global_buf)) printf("malloc returned the global %p\n", q);
+    }
   } else if (!strcmp(m, "double-medium")) {
     void *p = malloc(20000);
     free(p);

@@ -40,3 +40,5 @@ t_test wrong/free-sized-wrong-size wrong_free_sized
 wrong_mmap() { wrong_case mmap-region 'free\(\): invalid pointer PTR'; }
 t_test wrong/free-foreign-mapping wrong_mmap
 t_test wrong/free-global wrong_global
+wrong_uaf_link() { wrong_case uaf-link 'malloc\(\): corrupted free list at PTR'; }
+t_test wrong/use-after-free-link-caught wrong_uaf_link
