@@ -13,7 +13,10 @@ BASE := -std=gnu11 -g -fPIC -fvisibility=hidden -ftls-model=initial-exec \
 # `make SECURE=1`: the hardened mode (TIDEMALLOC_OPTIONS=secure=1) by default.
 SECURE ?= 0
 BASE += -DTIDE_SECURE_DEFAULT=$(if $(filter-out 0,$(SECURE)),1,0)
-RELEASE := $(BASE) -O2 -DTIDE_DEBUG=0 $(CFLAGS)
+# -fno-tree-slp-vectorize: gcc would pair free's two stores into a freed
+# block (link and freed key) through a vector register, two more
+# instructions on the fast path than two plain stores.
+RELEASE := $(BASE) -O2 -fno-tree-slp-vectorize -DTIDE_DEBUG=0 $(CFLAGS)
 # The checked build: asserts on, no override (tide_* names only) so that
 # sanitizers and valgrind can run our code beside their own malloc.
 CHECKED := $(BASE) -O1 -DTIDE_DEBUG=1 $(CFLAGS)
