@@ -396,22 +396,26 @@ static void heap_fork_forget_wakes(tide_heap *h) {
   }
 }
 
-/* Only the forking thread lives on in the child: every other heap is parked,
- * its blocks still valid (the child has a copy of them). */
+/* Only the forking thread lives on in the child.  The other threads' heaps,
+ * and heaps a thread was reclaiming from the pool, may have been halfway
+ * through a change (a queue relinked, a segment released but still listed):
+ * collecting one in the child once put a segment in the cache twice and
+ * made its list a loop.  So the child never touches them again.  Their
+ * blocks stay valid (the child has a copy) and can be freed, but their
+ * memory is not reused in the child.  The heaps in the pool were parked
+ * under heaps.lock, which fork_prepare holds: they are whole, and stay. */
 void heap_fork_child(void) {
   tide_lock_reset(&heaps.lock);
   tide_heap *mine = tide_tls_heap;
-  heaps.pool = NULL;
+  for (tide_heap *h = heaps.pool; h; h = h->pool_next) heap_fork_forget_wakes(h);
   heaps.alive = 0;
   for (tide_heap *h = heaps.all; h; h = h->all_next) {
-    heap_fork_forget_wakes(h);
     if (h == mine) {
+      heap_fork_forget_wakes(h);
       heaps.alive = 1;
       h->tid = (int)syscall(SYS_gettid);
-      continue;
+    } else if (h->tid > 0) {
+      h->tid = TIDE_HEAP_LEFT_BY_FORK;
     }
-    h->tid = 0;
-    h->pool_next = heaps.pool;
-    heaps.pool = h;
   }
 }

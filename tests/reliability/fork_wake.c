@@ -7,12 +7,16 @@
  * frees are remote and many land on pages parked as full (a remote free
  * there also puts the page on its owner's wake list).  Meanwhile the main
  * thread forks again and again; each child frees every block it inherited,
- * calls malloc_trim(0) (which collects the heaps of the threads that did
- * not survive the fork, and frees their empty pages), allocates a little
- * and exits 0.  A child must finish: a fork that catches a thread between
- * its remote free and the wake that goes with it must not leave the child
- * waiting forever for a wake no thread will ever make.  A child that does
- * not finish within 10 s is killed and reported. */
+ * allocates enough to need new segments, calls malloc_trim(0) and exits 0.
+ * Now and then a thread also fills and empties whole pages and segments,
+ * or trims, so that forks catch threads in the middle of changing their
+ * own heaps.  A child must
+ * finish: a fork that catches a thread between its remote free and the
+ * wake that goes with it must not leave the child waiting forever for a
+ * wake no thread will ever make, and the heap a thread was changing must
+ * not be touched in the child (collecting one there once put a segment in
+ * the cache twice, and the next walk of the cache never ended).  A child
+ * that does not finish within 10 s is killed and reported. */
 #include "common.h"
 
 #include <pthread.h>
@@ -39,6 +43,13 @@ static void *trader(void *arg) {
     p[0] = (unsigned char)n;
     void *old = (void *)atomic_exchange(&slots[(r >> 20) % SLOTS], (uintptr_t)p);
     free(old);
+    if (r % 512 == 1) {
+      /* Whole pages and a segment filled and emptied by one thread. */
+      void *burst[96];
+      for (int i = 0; i < 96; i++) burst[i] = malloc(40000 + (size_t)i * 8);
+      for (int i = 0; i < 96; i++) free(burst[i]);
+    }
+    if (r % 1024 == 3) malloc_trim(0); /* a thread collecting its own heap */
   }
   return NULL;
 }
@@ -60,6 +71,11 @@ int main(int argc, char **argv) {
     REQUIRE(pid >= 0, "fork failed");
     if (pid == 0) {
       for (unsigned s = 0; s < SLOTS; s++) free((void *)atomic_load(&slots[s]));
+      /* Enough to need new segments (which looks for free ones in the
+       * heaps of exited threads), then a trim. */
+      static void *many[2000];
+      for (int i = 0; i < 2000; i++) many[i] = malloc(1000 + (size_t)i * 20);
+      for (int i = 0; i < 2000; i++) free(many[i]);
       malloc_trim(0);
       for (int i = 0; i < 1000; i++) free(malloc(16 + (size_t)i % 3000));
       _exit(0);
