@@ -96,11 +96,11 @@ void init_process(void) {
   tide_canary_secret = init_random_word();
   tide_valgrind = init_under_memcheck();
   options_init();
-  /* valgrind emulates brk by growing the mapping below the break, and
-   * gives the new pages its protection: above a PROT_NONE guard slice they
-   * would be unusable.  Under memcheck the hardened mode takes its
-   * segments from mmap. */
-  if (tide_valgrind && tide_opt.secure) tide_opt.use_brk = 0;
+  /* valgrind (any tool) emulates brk by growing the mapping below the
+   * break, and gives the new pages its protection: above a PROT_NONE guard
+   * slice they would be unusable.  Under valgrind the hardened mode takes
+   * its segments from mmap. */
+  if (RUNNING_ON_VALGRIND && tide_opt.secure) tide_opt.use_brk = 0;
   trace_open();
   heap_process_init();
   pthread_atfork(fork_prepare, fork_parent, fork_child);
