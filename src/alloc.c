@@ -101,7 +101,7 @@ static inline void *alloc_fast(size_t size, tide_request req) {
     tide_block *b = page->free;
     if (tide_likely(b != NULL)) {
       page->free = block_next(b);
-      if (TIDE_CHECKS) b->freed_key = 0;
+      block_mark_live(b);
       page->used++;
       alloc_count(heap, size, page);
       return b;

@@ -37,7 +37,7 @@ static tide_noinline void free_local_slow(tide_heap *heap, tide_page *page) {
 /* Push b onto a page another thread owns; wake the owner if the page is
  * parked as full, so that it notices the page has room again. */
 static void free_remote(tide_segment *seg, tide_page *page, tide_block *b) {
-  b->freed_key = tide_freed_key;
+  block_mark_freed(b);
   uintptr_t old = tide_load(&page->thread_free), next;
   bool wake;
   do {
@@ -61,7 +61,7 @@ static void free_remote(tide_segment *seg, tide_page *page, tide_block *b) {
  * whether anything more is to be done. */
 static inline void free_local(tide_heap *heap, tide_page *page, tide_block *b) {
   b->next_encoded = block_encode(page->local_free, b);
-  if (TIDE_CHECKS) b->freed_key = tide_freed_key;
+  block_mark_freed(b);
   page->local_free = b;
   free_count(heap, page);
   if (tide_unlikely(--page->used == 0 || page->flags != 0)) {
@@ -115,7 +115,7 @@ static tide_noinline void free_secure(tide_heap *heap, tide_page *page, tide_blo
     return;
   }
   memset(b, 0, page->block_size);
-  b->freed_key = tide_freed_key;
+  block_mark_freed(b);
   while (heap->quarantine_count == TIDE_QUARANTINE_SLOTS ||
          (heap->quarantine_count > 0 &&
           heap->quarantine_bytes + page->block_size > TIDE_QUARANTINE_BYTES))
@@ -180,7 +180,7 @@ static inline __attribute__((always_inline)) void free_block(void *p, const char
      * page->capacity from the slice index (three more instructions). */
     __asm__("" : "+r"(page));
     if (tide_likely(seg->fast_heap == heap && page_offset_valid(page, offset) &&
-                    (!TIDE_CHECKS || ((tide_block *)p)->freed_key != tide_freed_key))) {
+                    !block_has_freed_key(p))) {
       free_local(heap, page, p);
       return;
     }

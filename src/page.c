@@ -150,7 +150,7 @@ void *page_alloc_large(tide_heap *heap, size_t size) {
   heap_queue_push(heap, &heap->full, page);
   tide_block *b = (tide_block *)page_start(page);
   if (tide_unlikely(tide_valgrind)) VALGRIND_MAKE_MEM_UNDEFINED(b, sizeof(*b));
-  b->freed_key = 0; /* the slices may hold an old block's key */
+  block_mark_live(b); /* the slices may hold an old block's key */
   return b;
 }
 
@@ -235,7 +235,7 @@ void *page_malloc_generic(tide_heap *heap, size_t size, unsigned bin) {
   heap_update_direct(heap, bin);
   tide_block *b = page->free;
   page->free = block_next_slow(b);
-  b->freed_key = 0;
+  block_mark_live(b);
   page->used++;
   return b;
 }

@@ -209,12 +209,23 @@ static inline tide_block *block_decode(uintptr_t enc, const tide_block *at) {
   if (!TIDE_CHECKS) return (tide_block *)enc;
   return (tide_block *)(enc ^ ((uintptr_t)at >> 12) ^ tide_list_secret);
 }
-/* Does b carry the freed key?  Under valgrind the word may be data the
- * program never wrote: reading it is ours, not the program's, error. */
+/* The freed key: written when a block is freed, cleared when it is handed
+ * out, so that a second free of it can be told at once. */
+static inline void block_mark_freed(tide_block *b) {
+  if (TIDE_CHECKS) b->freed_key = tide_freed_key;
+}
+static inline void block_mark_live(tide_block *b) {
+  if (TIDE_CHECKS) b->freed_key = 0;
+}
+static inline bool block_has_freed_key(const tide_block *b) {
+  return TIDE_CHECKS && b->freed_key == tide_freed_key;
+}
+/* block_has_freed_key for the slow paths: under valgrind the word may be
+ * data the program never wrote, and reading it is ours, not the program's,
+ * error. */
 static inline bool block_looks_freed(const tide_block *b) {
-  if (!TIDE_CHECKS) return false;
   if (tide_unlikely(tide_valgrind)) VALGRIND_MAKE_MEM_DEFINED(&b->freed_key, sizeof(b->freed_key));
-  return b->freed_key == tide_freed_key;
+  return block_has_freed_key(b);
 }
 
 /* The next free block after b, checked: a list never leaves its segment. */
