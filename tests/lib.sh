@@ -78,6 +78,38 @@ t_stale() {
   return 1
 }
 
+# t_core_lib LIB CC [FLAGS...]: tidemalloc's own sources (every src/*.c but
+# override.c: the objects of the prefixed archive) compiled by CC with the
+# checked build's flags (-O1, asserts on, no builtin malloc) plus FLAGS,
+# two at a time, into the archive LIB.  Rebuilt only when a source, a header
+# or the Makefile is newer.  For the unit tests, the sanitizer builds, TSan.
+t_core_lib() {
+  local lib=$1 cc=$2 srcs=() f
+  shift 2
+  for f in src/*.c; do case $f in */override.c) ;; *) srcs+=("$f") ;; esac; done
+  t_stale "$lib" "${srcs[@]}" src/internal/*.h include/tidemalloc.h Makefile || return 0
+  local objdir=${lib%.a}-obj n=0
+  rm -rf "$objdir" "$lib"
+  mkdir -p "$objdir" "$(dirname "$lib")"
+  echo "+ $cc -O1 -DTIDE_DEBUG=1 $* -c (${#srcs[@]} sources into ${lib#"$T_ROOT"/})"
+  for f in "${srcs[@]}"; do
+    "$cc" -std=gnu11 -g -O1 -DTIDE_DEBUG=1 -ftls-model=initial-exec -fno-builtin-malloc \
+      -fno-builtin-calloc -fno-builtin-realloc -fno-builtin-free -Iinclude -Isrc "$@" \
+      -c "$f" -o "$objdir/$(basename "$f" .c).o" >"$objdir/$(basename "$f" .c).log" 2>&1 &
+    n=$((n + 1))
+    [ $((n % 2)) -eq 0 ] && wait
+  done
+  wait
+  for f in "${srcs[@]}"; do
+    if [ ! -f "$objdir/$(basename "$f" .c).o" ]; then
+      cat "$objdir/$(basename "$f" .c).log"
+      fail "$f does not compile with $cc $*: $(grep -m1 error "$objdir/$(basename "$f" .c).log")"
+    fi
+  done
+  ar rcs "$lib.tmp" "$objdir"/*.o || fail "ar failed"
+  mv "$lib.tmp" "$lib"
+}
+
 # t_cc OUT SRC [extra cc args...]: build a plain program (no tidemalloc at
 # link time; run it with `preload`).  Rebuilds only when stale.
 t_cc() {

@@ -63,24 +63,8 @@ api_prefixed_sanitizers() {
 
   # Now tidemalloc's sources themselves instrumented: the objects the
   # Makefile puts in the prefixed archive (its CORE list), checked build.
-  local core srcs=() f
-  core=$(awk '/^CORE[[:space:]]*:?=/{on=1; sub(/^CORE[[:space:]]*:?=/, "")} on{c=sub(/\\$/, ""); print; if(!c) on=0}' Makefile)
-  for f in $core; do [ -f "src/$f.c" ] && srcs+=("src/$f.c"); done
-  if [ ${#srcs[@]} -eq 0 ]; then
-    for f in src/*.c; do case $f in *override*) ;; *) srcs+=("$f") ;; esac; done
-  fi
-  local objdir=$T_BUILD/api/san/obj lib=$T_BUILD/api/san/libtide-san.a
-  mkdir -p "$objdir"
-  if t_stale "$lib" "${srcs[@]}" src/internal/*.h include/tidemalloc.h Makefile; then
-    rm -f "$objdir"/*.o "$lib"
-    echo "+ compiling ${#srcs[@]} sources with ${san[*]}"
-    printf '%s\n' "${srcs[@]}" | xargs -P 2 -I{} sh -c \
-      '"$0" -std=gnu11 -g -O1 -DTIDE_DEBUG=1 -ftls-model=initial-exec -fno-builtin-malloc -fno-builtin-calloc \
-        -fno-builtin-realloc -fno-builtin-free -Iinclude -Isrc -fsanitize=address,undefined -fno-omit-frame-pointer \
-        -fno-sanitize-recover=all -c "$1" -o "$2/$(basename "$1" .c).o"' "$san_cc" {} "$objdir" ||
-      fail "tidemalloc's sources do not compile with the sanitizers"
-    ar rcs "$lib" "$objdir"/*.o || fail "ar failed"
-  fi
+  local lib=$T_BUILD/api/san/libtide-san.a
+  t_core_lib "$lib" "$san_cc" "${san[@]}"
   local out2=$T_BUILD/api/prefixed-asan-src
   "$san_cc" "${T_CFLAGS[@]}" "${san[@]}" -o "$out2" tests/api/prefixed.c "$lib" -ldl -pthread 2>&1 ||
     fail "the test does not link with the sanitized sources"

@@ -39,7 +39,7 @@ t_test fuzz/short rel_fuzz_short 240
 rel_tsan_prefixed() {
   need_tide
   local out=$T_BUILD/reliability c tcc=""
-  mkdir -p "$out/tsan-obj"
+  mkdir -p "$out"
   for c in clang "$CC" gcc; do
     command -v "$c" >/dev/null 2>&1 || continue
     echo 'int main(void){return 0;}' >"$out/tsan-probe.c"
@@ -51,27 +51,8 @@ rel_tsan_prefixed() {
   done
   [ -n "$tcc" ] || skip "no compiler here has a working ThreadSanitizer runtime"
   echo "tsan compiler: $tcc"
-  local srcs=() f
-  for f in src/*.c; do case $f in */override.c) ;; *) srcs+=("$f") ;; esac; done
-  local flags=(-std=gnu11 -g -O1 -DTIDE_DEBUG=1 -Iinclude -Isrc -fsanitize=thread
-    -ftls-model=initial-exec -fno-builtin-malloc -fno-builtin-calloc -fno-builtin-realloc
-    -fno-builtin-free)
   local lib=$out/tsan-obj/libtide-tsan.a
-  if t_stale "$lib" "${srcs[@]}" src/internal/*.h include/tidemalloc.h; then
-    rm -f "$out"/tsan-obj/*.o "$lib"
-    echo "+ $tcc ${flags[*]} -c (${#srcs[@]} sources)"
-    local n=0
-    for f in "${srcs[@]}"; do
-      "$tcc" "${flags[@]}" -c "$f" -o "$out/tsan-obj/$(basename "$f" .c).o" &
-      n=$((n + 1))
-      [ $((n % 2)) -eq 0 ] && wait
-    done
-    wait
-    for f in "${srcs[@]}"; do
-      [ -f "$out/tsan-obj/$(basename "$f" .c).o" ] || fail "$f does not compile with -fsanitize=thread"
-    done
-    ar rcs "$lib" "$out"/tsan-obj/*.o || fail "ar failed"
-  fi
+  t_core_lib "$lib" "$tcc" -fsanitize=thread
   "$tcc" -std=gnu11 -g -O1 -Wall -Wextra -Werror -fsanitize=thread -Iinclude -pthread \
     -o "$out/tsan" tests/reliability/tsan.c "$lib" || fail "tests/reliability/tsan.c does not build"
   # Default options, then pages purged and the break lowered at once.

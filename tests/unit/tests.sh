@@ -3,33 +3,11 @@
 # objects (asserts on, no override.c), calling its internals.  Sourced by
 # tests/run.sh.
 
-# unit_objs: tidemalloc's sources (the Makefile's CORE list, override.c
-# excluded) compiled with -DTIDE_DEBUG=1 into build/tests/unit/libtide-unit.a;
-# rebuilt only when a source or header is newer.  Sets UNIT_LIB.
+# unit_objs: tidemalloc's sources with asserts on, in
+# build/tests/unit/libtide-unit.a (t_core_lib).  Sets UNIT_LIB.
 unit_objs() {
-  local core srcs=() f
-  core=$(awk '/^CORE[[:space:]]*:?=/{on=1; sub(/^CORE[[:space:]]*:?=/, "")} on{c=sub(/\\$/, ""); print; if(!c) on=0}' Makefile)
-  for f in $core; do [ -f "src/$f.c" ] && srcs+=("src/$f.c"); done
-  if [ ${#srcs[@]} -eq 0 ]; then
-    for f in src/*.c; do case $f in *override*) ;; *) srcs+=("$f") ;; esac; done
-  fi
-  local objdir=$T_BUILD/unit/obj
   UNIT_LIB=$T_BUILD/unit/libtide-unit.a
-  mkdir -p "$objdir"
-  if t_stale "$UNIT_LIB" "${srcs[@]}" src/internal/*.h include/tidemalloc.h Makefile; then
-    rm -f "$objdir"/*.o "$UNIT_LIB"
-    echo "+ compiling ${#srcs[@]} sources with -O1 -DTIDE_DEBUG=1"
-    # shellcheck disable=SC2016 # $0 $1 $2 are the inner shell's
-    printf '%s\n' "${srcs[@]}" | xargs -P 2 -I{} sh -c \
-      '"$0" -std=gnu11 -g -O1 -DTIDE_DEBUG=1 -ftls-model=initial-exec -fno-builtin-malloc -fno-builtin-calloc \
-        -fno-builtin-realloc -fno-builtin-free -Iinclude -Isrc -pthread -c "$1" -o "$2/$(basename "$1" .c).o"' \
-      "$CC" {} "$objdir" >"$objdir/cc.log" 2>&1 || {
-      cat "$objdir/cc.log"
-      fail "tidemalloc's sources do not compile: $(grep -m1 error "$objdir/cc.log")"
-    }
-    ar rcs "$UNIT_LIB.tmp" "$objdir"/*.o || fail "ar failed"
-    mv "$UNIT_LIB.tmp" "$UNIT_LIB"
-  fi
+  t_core_lib "$UNIT_LIB" "$CC" -pthread
 }
 
 # unit_cc NAME: build tests/unit/NAME.c against the objects, as
