@@ -9,7 +9,6 @@
 
 #include <errno.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 tide_page tide_page_empty;
@@ -290,7 +289,6 @@ tide_heap *heap_init_thread(void) {
   tide_lock_give(&heaps.lock);
   if (heap == NULL) return NULL;
   heap->pool_next = NULL;
-  heap->tid = (int)syscall(SYS_gettid);
   tide_tls_heap = heap;
   /* The key's destructor gives the heap back when the thread exits. */
   if (key_ready) pthread_setspecific(heaps.exit_key, heap);
@@ -298,7 +296,6 @@ tide_heap *heap_init_thread(void) {
 }
 
 static void heap_park(tide_heap *heap) {
-  heap->tid = 0;
   tide_lock_take(&heaps.lock);
   heap->pool_next = heaps.pool;
   heaps.pool = heap;
@@ -409,13 +406,8 @@ void heap_fork_child(void) {
   tide_heap *mine = tide_tls_heap;
   for (tide_heap *h = heaps.pool; h; h = h->pool_next) heap_fork_forget_wakes(h);
   heaps.alive = 0;
-  for (tide_heap *h = heaps.all; h; h = h->all_next) {
-    if (h == mine) {
-      heap_fork_forget_wakes(h);
-      heaps.alive = 1;
-      h->tid = (int)syscall(SYS_gettid);
-    } else if (h->tid > 0) {
-      h->tid = TIDE_HEAP_LEFT_BY_FORK;
-    }
+  if (mine != &tide_heap_empty) {
+    heap_fork_forget_wakes(mine);
+    heaps.alive = 1;
   }
 }

@@ -208,7 +208,6 @@ typedef struct tide_heap_stats {
  *   the shared empty page; a page is in exactly one of queues[bin] or full;
  *   only the owning thread (or, while pooled, whoever claimed the heap under
  *   the pool lock) touches anything but wake. */
-#define TIDE_HEAP_LEFT_BY_FORK (-1)
 typedef struct tide_heap {
   tide_page *direct[TIDE_DIRECT_COUNT];
   tide_page_queue queues[TIDE_BIN_COUNT + 1]; /* + TIDE_BIN_LARGE */
@@ -219,10 +218,6 @@ typedef struct tide_heap {
   tide_heap_stats stats;
   uint64_t purge_deadline_ns;   /* earliest purge due in this heap, 0: none */
   uint32_t heartbeat;           /* events until the purge clock is read */
-  int tid;                      /* kernel thread id of the owner, 0 if pooled,
-                                   TIDE_HEAP_LEFT_BY_FORK in a forked child
-                                   for another thread's heap: never used
-                                   again there */
   /* Secure mode: a ring of freed blocks (zeroed) not yet given back to their
    * pages, oldest at quarantine_head. */
   tide_block *quarantine[TIDE_QUARANTINE_SLOTS];
