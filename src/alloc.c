@@ -20,6 +20,13 @@ static void alloc_count_any(tide_heap *heap, size_t requested, void *p) {
   /* segment_find: a block aligned to 4 MiB or more lies beyond its first
    * unit, so masking would not find its header. */
   tide_segment *seg = segment_find(p);
+  if (seg->kind == TIDE_SEG_HUGE && seg->in_brk) {
+    /* A span of the brk heap: a heap block, as in glibc. */
+    heap->stats.requested_bytes += requested;
+    heap->stats.bin_malloc[TIDE_BIN_LARGE]++;
+    heap->stats.large_bytes_malloc += huge_usable(seg, p);
+    return;
+  }
   if (seg->kind == TIDE_SEG_HUGE) {
     heap->stats.requested_bytes += requested;
     heap->stats.huge_malloc++;
@@ -31,18 +38,29 @@ static void alloc_count_any(tide_heap *heap, size_t requested, void *p) {
   if (page->bin == TIDE_BIN_LARGE) heap->stats.large_bytes_malloc += page->block_size;
 }
 
-/* Blocks at or above the mmap threshold (while fewer than mmap_max are
- * mapped), and any too big for a segment, get a mapping of their own. */
 /* The biggest block a segment can hold: all slices but the header's (and,
  * in secure mode, but the guard slice at the end). */
 static size_t alloc_large_max(void) {
   return TIDE_LARGE_MAX - (tide_opt.secure ? TIDE_SLICE_SIZE : 0);
 }
 
+/* Blocks at or above the mmap threshold (while fewer than mmap_max are
+ * mapped) get a mapping of their own. */
 static bool alloc_wants_mapping(size_t size) {
-  if (size > alloc_large_max()) return true;
   return size >= tide_opt_read(mmap_threshold) &&
          (long)huge_live() < tide_opt_read(mmap_max);
+}
+
+/* A block too big for a segment: below the threshold a span of the brk
+ * heap, as glibc serves it from its heap (not in secure mode, whose big
+ * blocks need a guard page after them, nor under valgrind, which emulates
+ * brk in a small fixed area); else, or if brk cannot, a mapping. */
+static void *alloc_big(size_t size) {
+  if (size > alloc_large_max() && !alloc_wants_mapping(size) && !tide_slow_only()) {
+    void *p = huge_alloc_span(size);
+    if (p != NULL) return p;
+  }
+  return huge_alloc(size, 0);
 }
 
 tide_noinline void *alloc_generic(tide_heap *heap, size_t size,
@@ -64,16 +82,17 @@ tide_noinline void *alloc_generic(tide_heap *heap, size_t size,
   /* Secure mode: blocks of a class end with a canary. */
   size_t canary = tide_opt.secure ? TIDE_CANARY_SIZE : 0;
   if (alignment <= TIDE_ALIGN) {
-    if (alloc_wants_mapping(size))
-      p = huge_alloc(size, 0);
+    if (alloc_wants_mapping(size) || size > alloc_large_max())
+      p = alloc_big(size);
     else if (size + canary > TIDE_BIN_MAX)
       p = page_alloc_large(heap, size);
     else
       p = page_malloc_generic(heap, size, bin = sizeclass_bin(size + canary));
-  } else if (!alloc_wants_mapping(size) &&
+  } else if (!alloc_wants_mapping(size) && size <= alloc_large_max() &&
              (bin = sizeclass_bin_aligned(size + canary, alignment)) != 0) {
     p = page_malloc_generic(heap, size, bin);
-  } else if (!alloc_wants_mapping(size) && alignment <= TIDE_SLICE_SIZE) {
+  } else if (!alloc_wants_mapping(size) && size <= alloc_large_max() &&
+             alignment <= TIDE_SLICE_SIZE) {
     p = page_alloc_large(heap, size); /* pages start on slice boundaries */
   } else {
     p = huge_alloc(size, alignment);
@@ -236,13 +255,18 @@ void *tide_realloc(void *p, size_t size) {
   size_t usable = block_usable(seg, page, p);
   if (seg->kind == TIDE_SEG_HUGE && size > TIDE_BIN_MAX) {
     trace_request(TIDE_REQ_REALLOC, size);
+    bool in_brk = seg->in_brk;
     void *q = huge_realloc(seg, p, size);
     if (q != NULL) {
       tide_heap_stats *st = &heap_get()->stats;
       st->requested_bytes += size;
       st->realloc_in_place++;
       /* The block's bytes changed in place: a free will count the new size. */
-      st->huge_bytes_malloc += huge_usable(segment_find(q), q) - usable;
+      size_t grown = huge_usable(segment_find(q), q) - usable;
+      if (in_brk)
+        st->large_bytes_malloc += grown;
+      else
+        st->huge_bytes_malloc += grown;
       return q;
     }
   } else if (size <= usable && size >= usable / 2 && !tide_valgrind) {

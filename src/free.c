@@ -137,8 +137,13 @@ static tide_noinline void free_generic(void *p, const char *func) {
   if (seg->kind == TIDE_SEG_HUGE) {
     if (tide_unlikely(tide_valgrind)) VALGRIND_FREELIKE_BLOCK(p, 0);
     trace_request(TIDE_REQ_FREE, 0);
-    heap->stats.huge_free++;
-    heap->stats.huge_bytes_free += huge_usable(seg, p);
+    if (seg->in_brk) {
+      heap->stats.bin_free[TIDE_BIN_LARGE]++;
+      heap->stats.large_bytes_free += huge_usable(seg, p);
+    } else {
+      heap->stats.huge_free++;
+      heap->stats.huge_bytes_free += huge_usable(seg, p);
+    }
     huge_free(seg, p);
     return;
   }

@@ -145,18 +145,10 @@ void heap_wake_unlink(tide_heap *heap, tide_page *page) {
  * every HEARTBEAT_EVENTS events (malloc slow paths, pages emptied, ...):
  * no timer thread, and no clock on the fast path. */
 #define HEARTBEAT_EVENTS 64
-static _Atomic(uint64_t) cache_purge_deadline;
 
 void heap_note_purge(tide_heap *heap, uint64_t deadline_ns) {
   if (heap->purge_deadline_ns == 0 || deadline_ns < heap->purge_deadline_ns)
     heap->purge_deadline_ns = deadline_ns;
-}
-
-void heap_note_cache_purge(uint64_t deadline_ns) {
-  uint64_t old = tide_load(&cache_purge_deadline);
-  while ((old == 0 || deadline_ns < old) &&
-         !atomic_compare_exchange_weak(&cache_purge_deadline, &old, deadline_ns)) {
-  }
 }
 
 /* Pages kept only because they were the last of their class, now empty. */
@@ -175,23 +167,53 @@ static void heap_free_kept_pages(tide_heap *heap) {
   }
 }
 
+/* How many purge delays the heap's free slices wait: the evidence first
+ * (what was given back since the last purge and taken again), then the
+ * heap's use: a heap that still uses more than it holds free keeps its
+ * free pages for the longest wait. */
+static unsigned heap_purge_hold(tide_heap *heap) {
+  if (heap->purge_hold == 0) heap->purge_hold = 1;
+  if (heap->purged_recent > 0 && heap->refaulted_recent * 4 >= heap->purged_recent) {
+    if (heap->purge_hold < TIDE_PURGE_HOLD) heap->purge_hold *= 2;
+  } else if (heap->refaulted_recent == 0 && heap->purge_hold > 1) {
+    heap->purge_hold /= 2;
+  }
+  heap->purged_recent /= 2;
+  heap->refaulted_recent /= 2;
+  uint64_t used = 0, resident_free = 0;
+  segment_usage(heap->segments, &used, &resident_free);
+  segment_usage(heap->segments_full, &used, &resident_free);
+  if (resident_free <= used + TIDE_PURGE_FLOOR_SLICES) return TIDE_PURGE_HOLD;
+  return heap->purge_hold;
+}
+
+/* The heap's own segments: free slices whose wait is over go back. */
+static void heap_purge_own(tide_heap *heap, uint64_t now, bool force) {
+  heap->purge_deadline_ns = 0;
+  unsigned hold = force ? 1 : heap_purge_hold(heap);
+  for (int list = 0; list < 2; list++) {
+    for (tide_segment *s = list ? heap->segments_full : heap->segments; s; s = s->next) {
+      uint64_t next = segment_purge(s, now, force, hold);
+      if (next != 0) heap_note_purge(heap, next);
+    }
+  }
+}
+
+static void heap_purge_pooled(uint64_t now);
+
 static void heap_purge(tide_heap *heap, bool force) {
   int req = tide_tls_request;
   size_t req_size = tide_tls_request_size;
   trace_request(TIDE_REQ_PURGE, 0);
   uint64_t now = init_clock_ns();
-  heap->purge_deadline_ns = 0;
-  for (int list = 0; list < 2; list++) {
-    for (tide_segment *s = list ? heap->segments_full : heap->segments; s; s = s->next) {
-      segment_purge(s, now, force);
-      if (s->purge_slices) heap_note_purge(heap, s->purge_deadline_ns);
-    }
-  }
-  uint64_t cache = tide_load(&cache_purge_deadline);
+  heap_purge_own(heap, now, force);
+  uint64_t cache = init_purge_due();
   if (force || (cache != 0 && now >= cache)) {
-    tide_store(&cache_purge_deadline, 0);
+    init_purge_taken();
     segment_cache_purge(now, force);
     huge_cache_expire(now, force);
+    brk_pool_purge(now, force);
+    heap_purge_pooled(now);
   }
   trace_request((tide_request)req, req_size);
 }
@@ -201,7 +223,7 @@ void heap_heartbeat(tide_heap *heap) {
   if (tide_opt.purge_delay_ms < 0 || heap->is_empty_heap) return;
   uint64_t now = init_clock_ns();
   uint64_t due = heap->purge_deadline_ns;
-  uint64_t cache = tide_load(&cache_purge_deadline);
+  uint64_t cache = init_purge_due();
   if (cache != 0 && (due == 0 || cache < due)) due = cache;
   if (due == 0) {
     /* Nothing pending: empty kept pages start their wait now. */
@@ -215,6 +237,44 @@ void heap_heartbeat(tide_heap *heap) {
   /* A segment whose top is now free may let the break come down. */
   for (tide_segment *s = heap->segments; s; s = s->next)
     if (s->kind == TIDE_SEG_BRK) brk_trim_top(s, false);
+}
+
+/* The heaps of exited threads have no heartbeat of their own: they wait on
+ * the process's purge clock, and whoever runs it purges them, so memory a
+ * thread freed before it left goes back in bounded time even if no thread
+ * ever adopts its heap. */
+static void heap_note_parked(tide_heap *heap) {
+  uint64_t due = heap->purge_deadline_ns;
+  if (heap_has_kept_pages(heap)) {
+    uint64_t kept = init_clock_ns() + (uint64_t)tide_opt.purge_delay_ms * 1000000u;
+    if (due == 0 || kept < due) due = kept;
+  }
+  if (due != 0 && tide_opt.purge_delay_ms >= 0) init_note_purge(due);
+}
+
+static void heap_purge_pooled(uint64_t now) {
+  tide_lock_take(&heaps.lock);
+  tide_heap *list = heaps.pool;
+  heaps.pool = NULL;
+  tide_lock_give(&heaps.lock);
+  if (list == NULL) return;
+  tide_heap *last = list;
+  for (tide_heap *h = list; h; h = h->pool_next) {
+    last = h;
+    if (h->purge_deadline_ns != 0 && now < h->purge_deadline_ns) {
+      heap_note_parked(h);
+      continue;
+    }
+    heap_free_kept_pages(h);
+    heap_purge_own(h, now, false);
+    for (tide_segment *s = h->segments; s; s = s->next)
+      if (s->kind == TIDE_SEG_BRK) brk_trim_top(s, false);
+    heap_note_parked(h);
+  }
+  tide_lock_take(&heaps.lock);
+  last->pool_next = heaps.pool;
+  heaps.pool = list;
+  tide_lock_give(&heaps.lock);
 }
 
 /* Collect every page's remote frees, give back empty pages (all of them if
@@ -296,6 +356,7 @@ tide_heap *heap_init_thread(void) {
 }
 
 static void heap_park(tide_heap *heap) {
+  heap_note_parked(heap);
   tide_lock_take(&heaps.lock);
   heap->pool_next = heaps.pool;
   heaps.pool = heap;
@@ -308,7 +369,9 @@ static void heap_thread_exit(void *arg) {
   if (heap == NULL || heap != tide_tls_heap) return;
   trace_request(TIDE_REQ_THREAD_EXIT, 0);
   free_quarantine_flush(heap);
-  heap_collect(heap, true);
+  /* Not forced: the next thread often adopts this heap at once and reuses
+   * its pages; what it does not reuse goes back on the purge clock. */
+  heap_collect(heap, false);
   tide_tls_heap = &tide_heap_empty;
   heap_park(heap);
 }
@@ -323,7 +386,7 @@ void heap_process_init(void) {
 
 /* Parked heaps hold memory that other threads freed after their owner left:
  * claim each in turn and collect it, so empty segments come back. */
-void heap_reclaim_pooled(void) {
+void heap_reclaim_pooled(bool force) {
   tide_lock_take(&heaps.lock);
   tide_heap *list = heaps.pool;
   heaps.pool = NULL;
@@ -331,7 +394,8 @@ void heap_reclaim_pooled(void) {
   if (list == NULL) return;
   tide_heap *last = list;
   for (tide_heap *h = list; h; h = h->pool_next) {
-    heap_collect(h, true);
+    heap_collect(h, force);
+    heap_note_parked(h);
     last = h;
   }
   tide_lock_take(&heaps.lock);
@@ -346,7 +410,7 @@ size_t heap_trim_all(void) {
     free_quarantine_flush(heap);
     heap_collect(heap, true);
   }
-  heap_reclaim_pooled();
+  heap_reclaim_pooled(true);
   return segment_cache_trim();
 }
 

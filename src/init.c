@@ -40,6 +40,22 @@ static uintptr_t init_random_word(void) {
   return r ^ clock_raw_ns() ^ ((uintptr_t)&r << 17) ^ 0x9e3779b97f4a7c15ULL;
 }
 
+/* ---- The purge clock ---------------------------------------------------- */
+static _Atomic(uint64_t) purge_deadline_ns;
+
+void init_note_purge(uint64_t deadline_ns) {
+  uint64_t old = tide_load(&purge_deadline_ns);
+  while ((old == 0 || deadline_ns < old) &&
+         !atomic_compare_exchange_weak(&purge_deadline_ns, &old, deadline_ns)) {
+  }
+}
+
+uint64_t init_purge_due(void) { return tide_load(&purge_deadline_ns); }
+
+/* Whoever runs the process-wide purge clears the clock first; what is still
+ * waiting afterwards notes itself again. */
+void init_purge_taken(void) { tide_store(&purge_deadline_ns, 0); }
+
 void init_publish_heap(uintptr_t start, uintptr_t brk, uintptr_t peak) {
   tide_introspect.heap_start = start;
   tide_introspect.heap_break = brk;

@@ -2,7 +2,9 @@
  * its own, as the seed text describes, so that freeing it gives the memory
  * straight back with munmap and it never pins the brk heap.  The mapping is
  * a segment (4 MiB aligned, header in its first OS page) so free() finds it
- * like any other block; realloc resizes it with mremap. */
+ * like any other block; realloc resizes it with mremap.  A block too big
+ * for a segment but below the threshold is a span of the brk heap instead,
+ * with the same header (huge_alloc_span). */
 #define _GNU_SOURCE
 #include "internal/internal.h"
 
@@ -59,7 +61,7 @@ static bool huge_cache_put(tide_segment *seg) {
     }
   }
   tide_lock_give(&huge_cache.lock);
-  if (kept) heap_note_cache_purge(init_clock_ns() + (uint64_t)tide_opt.purge_delay_ms * 1000000u);
+  if (kept) init_note_purge(init_clock_ns() + (uint64_t)tide_opt.purge_delay_ms * 1000000u);
   return kept;
 }
 
@@ -77,7 +79,7 @@ void huge_cache_expire(uint64_t now_ns, bool force) {
       huge_cache.slot[i] = NULL;
       huge_cache.bytes -= s->size;
     } else {
-      heap_note_cache_purge(huge_cache.freed_ns[i] + delay);
+      init_note_purge(huge_cache.freed_ns[i] + delay);
     }
   }
   tide_lock_give(&huge_cache.lock);
@@ -101,6 +103,7 @@ static size_t huge_offset(size_t alignment) {
 
 static void huge_init(tide_segment *seg, size_t map_size, size_t offset) {
   seg->heap = seg->fast_heap = NULL;
+  seg->in_brk = 0;
   seg->kind = TIDE_SEG_HUGE;
   seg->size = map_size;
   seg->commit_end = (uint8_t *)seg + map_size;
@@ -146,6 +149,51 @@ void *huge_alloc(size_t size, size_t alignment) {
   return page_start(&seg->pages[0]);
 }
 
+/* ---- Big blocks in the brk heap ---------------------------------------------- */
+static uint32_t span_units(size_t bytes) {
+  return (uint32_t)(tide_align_up(bytes, TIDE_SEGMENT_SIZE) >> TIDE_SEGMENT_SHIFT);
+}
+
+/* A block too big for a segment, below the mmap threshold: as glibc would,
+ * serve it from the heap, here as a span of whole brk units (reused units
+ * first, so its pages are often resident already).  NULL if brk cannot. */
+void *huge_alloc_span(size_t size) {
+  size_t offset = huge_offset(0);
+  size_t span_size = tide_align_up(offset + size, tide_os_page);
+  if (size > PTRDIFF_MAX || span_size < size) return NULL;
+  bool dirty;
+  uintptr_t at = brk_span_take(span_units(span_size), &dirty);
+  if (at == 0) return NULL;
+  tide_segment *seg = (tide_segment *)at;
+  seg->guards = 0;
+  seg->in_full_list = 0;
+  seg->capped = 0;
+  huge_init(seg, span_size, offset);
+  seg->in_brk = 1;
+  if (dirty) seg->pages[0].flags = TIDE_PAGE_DIRTY;
+  segment_map_set(seg, true);
+  return page_start(&seg->pages[0]);
+}
+
+/* Resize a span in place: whole units come off its end or are added from
+ * free units above it (or by moving the break, at the top).  NULL if it
+ * cannot, or if the block would now fit a segment: the caller moves it. */
+static void *huge_realloc_span(tide_segment *seg, void *p, size_t size) {
+  size_t new_size = tide_align_up(seg->huge_offset + size, tide_os_page);
+  if (new_size < size || size <= TIDE_LARGE_MAX) return NULL;
+  uint32_t old_units = span_units(seg->size), new_units = span_units(new_size);
+  if (new_units > old_units && !brk_span_grow((uintptr_t)seg, old_units, new_units))
+    return NULL;
+  segment_map_range((uintptr_t)seg, seg->size, false);
+  seg->size = new_size;
+  seg->commit_end = (uint8_t *)seg + new_size;
+  segment_map_set(seg, true);
+  if (new_units < old_units)
+    brk_units_give((uintptr_t)seg + ((size_t)new_units << TIDE_SEGMENT_SHIFT),
+                   old_units - new_units, true);
+  return p;
+}
+
 /* glibc's dynamic threshold: freeing a mapped block bigger than the
  * threshold raises it, so a program that repeatedly allocates blocks of
  * that size gets them from the heap instead of a fresh mapping each time. */
@@ -161,11 +209,20 @@ void huge_free(tide_segment *seg, void *p) {
   tide_page *page = &seg->pages[0];
   if (p != page_start(page)) tide_fatal("free", "invalid pointer", p);
   if (page->used == 0) tide_fatal("free", "double free", p);
+  if (seg->in_brk) {
+    page->used = 0;
+    segment_map_set(seg, false);
+    brk_span_give((uintptr_t)seg, span_units(seg->size));
+    return;
+  }
   size_t block = seg->size - seg->huge_offset;
-  huge_adjust_threshold(block);
+  bool below_threshold = block < tide_opt_read(mmap_threshold);
+  /* The mapping's size, header and rounding included (glibc's chunk size):
+   * a request of the same size is then below the threshold. */
+  huge_adjust_threshold(seg->size);
   atomic_fetch_sub(&huge_count, 1);
   page->used = 0;
-  if (block < tide_opt_read(mmap_threshold) && tide_opt.purge_delay_ms != 0 &&
+  if (below_threshold && tide_opt.purge_delay_ms != 0 &&
       !tide_slow_only() && huge_cache_put(seg))
     return;
   segment_map_set(seg, false);
@@ -183,6 +240,7 @@ void *huge_realloc(tide_segment *seg, void *p, size_t size) {
   /* Secure mode: the guard page must stay at the end; valgrind: the block
    * moves as a new one.  The caller copies. */
   if (seg->guard_bytes != 0 || tide_valgrind) return NULL;
+  if (seg->in_brk) return huge_realloc_span(seg, p, size);
   size_t offset = (size_t)((uint8_t *)p - (uint8_t *)seg);
   size_t new_size = tide_align_up(offset + size, tide_os_page);
   if (new_size < size) {

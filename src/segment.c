@@ -1,6 +1,7 @@
 /* Segments: where pages come from.  A heap owns segments and carves pages
  * (runs of 64 KiB slices) out of them; an empty segment goes back to the
- * brk heap's top, to a small cache, or to the OS.  Free slices are given back
+ * brk heap's pool of free units (brk.c), or, if mapped, to a small cache or
+ * to the OS.  Free slices are given back
  * with madvise once they have been free for purge_delay_ms. */
 #define _GNU_SOURCE
 #include "internal/internal.h"
@@ -17,7 +18,7 @@ _Atomic(uint64_t) tide_segmap_cont[TIDE_MAP_BITS / 64];
 
 static struct {
   tide_lock lock;
-  tide_segment *list; /* empty, unowned segments */
+  tide_segment *list; /* empty, unowned mapped segments */
   unsigned count_mmap;
 } seg_cache = {.lock = TIDE_LOCK_INIT};
 
@@ -110,18 +111,39 @@ static void segment_purge_now(tide_segment *seg) {
     if (first + count > 64) count = 64 - first;
     uint8_t *start = (uint8_t *)seg + (size_t)first * TIDE_SLICE_SIZE;
     uint64_t bits = slice_bits(first, count);
-    if (os_purge(start, (size_t)count * TIDE_SLICE_SIZE)) seg->purged_slices |= bits;
+    if (os_purge(start, (size_t)count * TIDE_SLICE_SIZE)) {
+      seg->purged_slices |= bits;
+      if (seg->heap) seg->heap->purged_recent += count;
+    }
     todo &= ~bits;
   }
   seg->purge_slices = 0;
   seg->purge_deadline_ns = 0;
 }
 
-void segment_purge(tide_segment *seg, uint64_t now_ns, bool force) {
-  if (seg->purge_slices == 0) return;
-  if (!force && (tide_opt.purge_delay_ms < 0 || now_ns < seg->purge_deadline_ns))
-    return;
+/* Give back seg's free slices once they have waited `hold` purge delays
+ * (heap_purge decides how many).  Returns when seg next wants a look (0:
+ * nothing waits). */
+uint64_t segment_purge(tide_segment *seg, uint64_t now_ns, bool force, unsigned hold) {
+  if (seg->purge_slices == 0) return 0;
+  if (!force) {
+    if (tide_opt.purge_delay_ms < 0) return 0;
+    if (now_ns < seg->purge_deadline_ns) return seg->purge_deadline_ns;
+    uint64_t delay = (uint64_t)tide_opt.purge_delay_ms * 1000000u;
+    if (hold > 1 && now_ns < seg->purge_deadline_ns + (hold - 1) * delay)
+      return now_ns + delay;
+  }
   segment_purge_now(seg);
+  return 0;
+}
+
+/* Slices used by pages and free slices still resident, over a heap's
+ * segments, in a purge's hold rule. */
+void segment_usage(tide_segment *list, uint64_t *used, uint64_t *resident_free) {
+  for (tide_segment *s = list; s; s = s->next) {
+    *used += (uint64_t)__builtin_popcountll(~s->free_slices) - 1; /* not the header */
+    *resident_free += (uint64_t)__builtin_popcountll(s->purge_slices & s->free_slices);
+  }
 }
 
 /* Free slices wait purge_delay_ms before madvise, so that a page freed and
@@ -136,7 +158,7 @@ static void segment_schedule_purge(tide_segment *seg, uint64_t bits) {
     if (seg->heap != NULL)
       heap_note_purge(seg->heap, seg->purge_deadline_ns);
     else
-      heap_note_cache_purge(seg->purge_deadline_ns);
+      init_note_purge(seg->purge_deadline_ns);
   }
 }
 
@@ -170,74 +192,78 @@ static void segment_reset(tide_segment *seg) {
   segment_guard(seg);
 }
 
+/* An empty mapped segment from the cache, or NULL. */
 static tide_segment *segment_from_cache(void) {
   tide_lock_take(&seg_cache.lock);
-  /* Prefer the lowest brk segment: it keeps the top of the heap free. */
-  tide_segment *best = NULL;
-  for (tide_segment *s = seg_cache.list; s; s = s->next) {
-    if (best == NULL || (s->kind == TIDE_SEG_BRK && best->kind != TIDE_SEG_BRK) ||
-        (s->kind == best->kind && s < best))
-      best = s;
-  }
-  if (best) {
-    list_remove(&seg_cache.list, best);
-    if (best->kind == TIDE_SEG_MMAP) seg_cache.count_mmap--;
+  tide_segment *seg = seg_cache.list;
+  if (seg) {
+    list_remove(&seg_cache.list, seg);
+    seg_cache.count_mmap--;
   }
   tide_lock_give(&seg_cache.lock);
-  return best;
+  return seg;
 }
 
+/* A segment for a heap that needs `slices_needed` slices: a free unit of
+ * the brk heap (lowest first), a cached mapped segment, one reclaimed from
+ * the heaps of exited threads, a new unit at the top of the brk heap, or a
+ * new mapping, in that order: memory we have is reused before the kernel
+ * is asked for more. */
 static tide_segment *segment_new(unsigned slices_needed) {
-  tide_segment *seg = segment_from_cache();
-  if (seg == NULL) {
-    heap_reclaim_pooled();
-    seg = segment_from_cache();
-  }
-  if (seg != NULL) return seg;
   size_t first = (size_t)(1 + slices_needed) * TIDE_SLICE_SIZE;
-  seg = brk_segment_new(first);
+  tide_segment *seg = brk_segment_new(first, false);
+  if (seg == NULL) seg = segment_from_cache();
+  if (seg == NULL) {
+    heap_reclaim_pooled(false);
+    seg = brk_segment_new(first, false);
+    if (seg == NULL) seg = segment_from_cache();
+  }
+  if (seg == NULL) seg = brk_segment_new(first, true);
   if (seg == NULL) {
     seg = os_mmap_aligned(TIDE_SEGMENT_SIZE, TIDE_SEGMENT_SIZE);
     if (seg == NULL) return NULL;
     os_name(seg, TIDE_SEGMENT_SIZE, "tidemalloc segment");
     seg->guards = 0;
     seg->in_full_list = 0;
+    seg->in_brk = 0;
     seg->guard_bytes = 0;
     seg->capped = 0;
     seg->kind = TIDE_SEG_MMAP;
     seg->size = TIDE_SEGMENT_SIZE;
     seg->commit_end = (uint8_t *)seg + TIDE_SEGMENT_SIZE;
+    seg->purge_slices = seg->purged_slices = 0;
+    seg->purge_deadline_ns = 0;
+  } else if (seg->kind == TIDE_SEG_BRK) {
+    /* A unit from the pool was purged whole, or not at all: its slices'
+     * purge state starts afresh. */
+    seg->purge_slices = seg->purged_slices = 0;
+    seg->purge_deadline_ns = 0;
   }
   seg->free_slices = segment_usable_slices();
-  seg->purge_slices = seg->purged_slices = 0;
-  seg->purge_deadline_ns = 0;
   segment_map_set(seg, true);
   stats_sample();
   return seg;
 }
 
-/* Hand an empty, unowned segment back: lower the break under it, keep it in
- * the cache, or unmap it. */
+/* Hand an empty, unowned segment back: a brk one to the brk heap's pool
+ * (which lowers the break or purges it after the delay), a mapped one to
+ * the cache while it has room, else unmapped. */
 void segment_release(tide_segment *seg) {
   tide_assert(seg->free_slices == segment_usable_slices() && seg->heap == NULL);
-  /* The break comes down at once only when asked to give back at once;
-   * else the segment waits in the cache like any free page, and the break
-   * is lowered when the wait is over (segment_cache_purge). */
-  if (seg->kind == TIDE_SEG_BRK && tide_opt.purge_delay_ms == 0) {
+  if (seg->kind == TIDE_SEG_BRK) {
+    /* Slices purged already will be counted again when the unit is. */
+    os_note_reused((size_t)__builtin_popcountll(seg->purged_slices) * TIDE_SLICE_SIZE);
     segment_map_set(seg, false);
-    if (brk_release(seg)) {
-      segment_cache_trim_brk();
-      return;
-    }
-    segment_map_set(seg, true);
+    brk_segment_free(seg);
+    return;
   }
   tide_lock_take(&seg_cache.lock);
-  bool keep = seg->kind == TIDE_SEG_BRK || seg_cache.count_mmap < CACHE_MMAP_MAX;
+  bool keep = seg_cache.count_mmap < CACHE_MMAP_MAX;
   if (keep) {
-    if (seg->kind == TIDE_SEG_MMAP) seg_cache.count_mmap++;
+    seg_cache.count_mmap++;
     segment_schedule_purge(seg, 0);
-    /* A wait begun while a heap owned it now counts on the cache's clock. */
-    if (seg->purge_deadline_ns != 0) heap_note_cache_purge(seg->purge_deadline_ns);
+    /* A wait begun while a heap owned it now counts on the process clock. */
+    if (seg->purge_deadline_ns != 0) init_note_purge(seg->purge_deadline_ns);
     list_push(&seg_cache.list, seg);
   }
   tide_lock_give(&seg_cache.lock);
@@ -247,49 +273,20 @@ void segment_release(tide_segment *seg) {
   }
 }
 
-/* After the break came down, an empty brk segment in the cache may now be
- * the top: let it go too, and the one under it, and so on. */
-void segment_cache_trim_brk(void) {
-  tide_lock_take(&seg_cache.lock);
-  bool progress = true;
-  while (progress) {
-    progress = false;
-    for (tide_segment *s = seg_cache.list; s; s = s->next) {
-      if (s->kind != TIDE_SEG_BRK || !brk_is_top(s)) continue;
-      /* Unlink first: once the break is below it, s is gone. */
-      list_remove(&seg_cache.list, s);
-      segment_map_set(s, false);
-      progress = brk_release(s);
-      if (!progress) {
-        segment_map_set(s, true);
-        list_push(&seg_cache.list, s);
-      }
-      break;
-    }
-  }
-  tide_lock_give(&seg_cache.lock);
-}
-
-/* malloc_trim: every cached segment gives back all it can. */
+/* malloc_trim: every cached segment goes back to the OS, and the brk heap's
+ * free units at once. */
 size_t segment_cache_trim(void) {
-  segment_cache_trim_brk();
+  brk_pool_purge(init_clock_ns(), true);
   size_t given = 0;
   tide_lock_take(&seg_cache.lock);
   tide_segment *s = seg_cache.list;
   while (s) {
     tide_segment *next = s->next;
-    if (s->kind == TIDE_SEG_MMAP) {
-      list_remove(&seg_cache.list, s);
-      seg_cache.count_mmap--;
-      segment_map_set(s, false);
-      os_munmap(s, s->size);
-      given += TIDE_SEGMENT_SIZE;
-    } else if (s->purge_slices) {
-      uint64_t before = s->purged_slices;
-      segment_purge_now(s);
-      given += (size_t)__builtin_popcountll(s->purged_slices & ~before) *
-               TIDE_SLICE_SIZE;
-    }
+    list_remove(&seg_cache.list, s);
+    seg_cache.count_mmap--;
+    segment_map_set(s, false);
+    os_munmap(s, s->size);
+    given += TIDE_SEGMENT_SIZE;
     s = next;
   }
   tide_lock_give(&seg_cache.lock);
@@ -298,19 +295,10 @@ size_t segment_cache_trim(void) {
 
 /* Cached segments purge on the same clock as owned ones. */
 void segment_cache_purge(uint64_t now_ns, bool force) {
-  bool brk_due = false;
-  tide_lock_take(&seg_cache.lock);
-  for (tide_segment *s = seg_cache.list; s; s = s->next)
-    if (s->kind == TIDE_SEG_BRK && (force || now_ns >= s->purge_deadline_ns))
-      brk_due = true;
-  tide_lock_give(&seg_cache.lock);
-  /* Empty segments at the top of the heap go back by lowering the break,
-   * not by madvise. */
-  if (brk_due) segment_cache_trim_brk();
   tide_lock_take(&seg_cache.lock);
   for (tide_segment *s = seg_cache.list; s; s = s->next) {
-    segment_purge(s, now_ns, force);
-    if (s->purge_slices) heap_note_cache_purge(s->purge_deadline_ns);
+    segment_purge(s, now_ns, force, false);
+    if (s->purge_slices) init_note_purge(s->purge_deadline_ns);
   }
   tide_lock_give(&seg_cache.lock);
 }
@@ -331,6 +319,7 @@ static tide_page *span_take(tide_segment *seg, unsigned first, unsigned count) {
   if (reused) {
     os_note_reused((size_t)__builtin_popcountll(reused) * TIDE_SLICE_SIZE);
     seg->purged_slices &= ~bits;
+    if (seg->heap) seg->heap->refaulted_recent += (uint32_t)__builtin_popcountll(reused);
   }
   for (unsigned j = 0; j < count; j++) seg->pages[first + j].slice_offset = (uint8_t)j;
   tide_page *page = &seg->pages[first];

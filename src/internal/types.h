@@ -12,9 +12,17 @@
  *            segment header below and never holds blocks.  Every pointer a
  *            block can have finds its segment by masking, and its page by
  *            a shift: free() searches nothing.
- *   huge     a block at or above the mmap threshold gets a segment of its own,
- *            mapped with mmap (any size, aligned to 4 MiB), freed with munmap
- *            and resized with mremap.  Its header takes the first OS page.
+ *   huge     a block too big for a page of a segment: a segment of its own
+ *            (kind TIDE_SEG_HUGE) whose header takes the first OS page and
+ *            whose block follows it.  At or above the mmap threshold it is
+ *            a mapping (any size, aligned to 4 MiB), resized with mremap and
+ *            unmapped when freed; below it, as in glibc, it is a "span":
+ *            as many contiguous 4 MiB units of the brk heap as it needs
+ *            (in_brk), which go back to the brk heap's pool when freed.
+ *   unit     4 MiB of the brk heap, aligned: a segment, part of a span, or
+ *            free in the brk heap's pool (brk.c), where free units wait
+ *            purge_delay_ms before the break comes down over them (at the
+ *            top) or madvise gives their pages back (anywhere else).
  *   heap     per-thread state: queues of pages by size class, the segments
  *            the thread owns.  Only the owning thread touches a heap's pages'
  *            free lists; other threads push frees onto a page's atomic
@@ -29,12 +37,13 @@
  *   ...                 huge blocks: one mapping each, 4 MiB aligned
  *   ...                 segments from mmap when brk is unavailable
  *   ~~~ unmapped ~~~
- *   brk heap:  [pad][segment][segment]...[top segment, committed part]  <- break
+ *   brk heap:  [pad][segment][span.....][free][segment]...[top, committed part]  <- break
  *   bss, data, text
  *
  * The break is moved only as far as the top segment's committed part needs
- * (plus top_pad); it is lowered when the top of the heap is free.  Free pages
- * anywhere are given back with madvise after purge_delay_ms.
+ * (plus top_pad), or over the whole of a span; it is lowered when the top of
+ * the heap is free.  Free pages and units anywhere are given back with
+ * madvise after purge_delay_ms, adjacent ones in one call.
  */
 #ifndef TIDE_TYPES_H
 #define TIDE_TYPES_H
@@ -62,6 +71,12 @@
 #define TIDE_BIN_LARGE TIDE_BIN_COUNT /* queue index of single-block pages */
 /* The largest block a segment can hold (all slices but the header's). */
 #define TIDE_LARGE_MAX ((TIDE_SLICES - 1) * TIDE_SLICE_SIZE)
+/* Free slices of a heap's segments wait 1..TIDE_PURGE_HOLD purge delays
+ * before they are given back (heap_purge): the longest while the heap holds
+ * fewer free resident slices than used ones (plus a floor), or while what
+ * it gave back keeps being taken again. */
+#define TIDE_PURGE_HOLD 16
+#define TIDE_PURGE_FLOOR_SLICES 64 /* 4 MiB */
 /* glibc's ceiling for the dynamic mmap threshold on 64-bit. */
 #define TIDE_MMAP_THRESHOLD_MAX ((size_t)32 * 1024 * 1024)
 
@@ -148,7 +163,10 @@ typedef enum tide_segment_kind {
  *   purged_slices are disjoint subsets of free_slices;
  *   for a BRK segment every slice a page uses lies below commit_end, and the
  *   break is at or above commit_end while the segment is the heap top;
- *   heap == NULL for huge segments and for segments in the global cache. */
+ *   heap == NULL for huge segments and for segments in the global cache;
+ *   HUGE, in_brk: the segment is size bytes (page-rounded, header and block)
+ *   in ceil(size / TIDE_SEGMENT_SIZE) whole units below the break; the
+ *   segment map has its head bit and cont bits over the other units. */
 typedef struct tide_segment {
   struct tide_heap *fast_heap; /* == heap, but NULL in secure mode: free's fast
                                   path compares only this, so in secure mode
@@ -158,7 +176,8 @@ typedef struct tide_segment {
   uint8_t capped;              /* BRK: the break can no longer grow here */
   uint8_t in_full_list;        /* in heap->segments_full: no free slice */
   uint8_t guards;              /* secure: TIDE_GUARD_* pages made PROT_NONE */
-  uint8_t reserved_;
+  uint8_t in_brk;               /* HUGE: a span of units of the brk heap, not
+                                  a mapping of its own (brk.c) */
   size_t guard_bytes;          /* HUGE, secure: PROT_NONE bytes at the end */
   uint64_t free_slices;        /* bit i: slice i is free */
   uint64_t purge_slices;       /* free slices whose memory is still resident */
@@ -166,7 +185,6 @@ typedef struct tide_segment {
   uint64_t purge_deadline_ns;  /* when purge_slices should be given back */
   size_t size;                 /* bytes: TIDE_SEGMENT_SIZE, or the huge mapping */
   uint8_t *commit_end;         /* memory below is usable (BRK: below break) */
-  uintptr_t brk_base;          /* BRK: the break before this segment was made */
   struct tide_segment *next, *prev; /* in a heap's list or the cache */
   size_t huge_offset;          /* HUGE: the block's distance from the start */
   tide_page *wake_next[TIDE_SLICES]; /* links of heap->wake, by slice */
@@ -217,6 +235,12 @@ typedef struct tide_heap {
   tide_segment *segments_full;  /* owned segments with no free slice */
   tide_heap_stats stats;
   uint64_t purge_deadline_ns;   /* earliest purge due in this heap, 0: none */
+  /* The purge's evidence (slices, decayed by half at every purge): pages
+   * given back, and given-back pages taken again.  When much of what was
+   * given back comes back soon, the wait grows (purge_hold: 1..HOLD waits),
+   * and shrinks again when nothing does. */
+  uint32_t purged_recent, refaulted_recent;
+  uint32_t purge_hold;
   uint32_t heartbeat;           /* events until the purge clock is read */
   /* Secure mode: a ring of freed blocks (zeroed) not yet given back to their
    * pages, oldest at quarantine_head. */

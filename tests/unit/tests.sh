@@ -55,5 +55,14 @@ t_test unit/brk-fault-falls-back-to-mmap unit_brk_fault
 unit_large() { unit_run large; }
 t_test unit/large-huge-blocks unit_large
 
+unit_spans_place() { unit_run spans place; }
+t_test unit/spans-big-blocks-in-brk-heap unit_spans_place
+unit_spans_realloc() { unit_run spans realloc; }
+t_test unit/spans-realloc-keeps-contents unit_spans_realloc
+unit_spans_refault() { unit_run spans refault; }
+t_test unit/spans-no-refault-storm unit_spans_refault
+unit_spans_return() { unit_run spans return; }
+t_test unit/spans-memory-falls-back unit_spans_return
+
 unit_fmt() { unit_run fmt; }
 t_test unit/fmt unit_fmt
