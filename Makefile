@@ -16,7 +16,7 @@ BASE += -DTIDE_SECURE_DEFAULT=$(if $(filter-out 0,$(SECURE)),1,0)
 # -fno-tree-slp-vectorize: gcc would pair free's two stores into a freed
 # block (link and freed key) through a vector register, two more
 # instructions on the fast path than two plain stores.
-RELEASE := $(BASE) -O2 -fno-tree-slp-vectorize -DTIDE_DEBUG=0 $(CFLAGS)
+RELEASE := $(BASE) -O2 -fno-tree-slp-vectorize -DTIDE_DEBUG=0 -DTIDE_OVERRIDE=1 $(CFLAGS)
 # The checked build: asserts on, no override (tide_* names only) so that
 # sanitizers and valgrind can run our code beside their own malloc.
 CHECKED := $(BASE) -O1 -DTIDE_DEBUG=1 $(CFLAGS)

@@ -116,13 +116,15 @@ tide_noinline void *alloc_generic(tide_heap *heap, size_t size,
 static inline void *alloc_fast(size_t size, tide_request req) {
   tide_heap *heap = heap_get();
   if (tide_likely(size <= TIDE_SMALL_MAX)) {
-    tide_page *page = heap->direct[(size + TIDE_ALIGN - 1) / TIDE_ALIGN];
+    size_t idx = (size + TIDE_ALIGN - 1) / TIDE_ALIGN;
+    tide_page *page = heap->direct[idx];
     tide_block *b = page->free;
     if (tide_likely(b != NULL)) {
       page->free = block_next(b);
       block_mark_live(b);
       page->used++;
-      alloc_count(heap, size, page);
+      heap->stats.requested_bytes += size;
+      heap->stats.direct_malloc[idx]++;
       return b;
     }
   }
@@ -130,6 +132,10 @@ static inline void *alloc_fast(size_t size, tide_request req) {
 }
 
 void *tide_malloc(size_t size) { return alloc_fast(size, TIDE_REQ_MALLOC); }
+#if TIDE_OVERRIDE
+void *malloc(size_t size) tide_alias(tide_malloc);
+void *__libc_malloc(size_t size) tide_alias(tide_malloc);
+#endif
 
 void *tide_calloc(size_t count, size_t size) {
   size_t total;
@@ -145,6 +151,10 @@ void *tide_calloc(size_t count, size_t size) {
     memset(p, 0, total);
   return p;
 }
+#if TIDE_OVERRIDE
+void *calloc(size_t count, size_t size) tide_alias(tide_calloc);
+void *__libc_calloc(size_t count, size_t size) tide_alias(tide_calloc);
+#endif
 
 static void *alloc_aligned(size_t alignment, size_t size, tide_request req) {
   tide_heap *heap = heap_get();
@@ -250,7 +260,8 @@ void *tide_realloc(void *p, size_t size) {
   }
   tide_segment *seg;
   tide_page *page = alloc_lookup(p, "realloc", &seg);
-  if (seg->kind != TIDE_SEG_HUGE && block_looks_freed(p) && page_contains_free(page, p))
+  if (seg->kind != TIDE_SEG_HUGE && block_looks_freed(p) &&
+      (block_freed_remotely(p) || page_contains_free(page, p)))
     tide_fatal("realloc", "invalid pointer", p);
   size_t usable = block_usable(seg, page, p);
   if (seg->kind == TIDE_SEG_HUGE && size > TIDE_BIN_MAX) {
@@ -282,6 +293,88 @@ void *tide_realloc(void *p, size_t size) {
   tide_free(p);
   return q;
 }
+#if TIDE_OVERRIDE
+void *realloc(void *p, size_t size) tide_alias(tide_realloc);
+void *__libc_realloc(void *p, size_t size) tide_alias(tide_realloc);
+#endif
+
+/* ---- C++'s operator new -------------------------------------------------- */
+/* The library that overrides malloc also provides C++'s allocation
+ * functions (Itanium ABI names, 64-bit size_t), so that new and delete cost
+ * a malloc and a free, not a call through libstdc++'s wrappers as well.  A
+ * program that defines its own still gets its own (its definition comes
+ * first in the lookup).  Failure follows the standard: call the
+ * new_handler until it gives up, then throw std::bad_alloc, through
+ * libstdc++'s own functions (weak: a C program has no libstdc++, and never
+ * calls these). */
+#if TIDE_OVERRIDE && SIZE_MAX == UINT64_MAX
+typedef void (*alloc_new_handler)(void);
+extern alloc_new_handler _ZSt15get_new_handlerv(void) __attribute__((weak));
+extern void _ZSt17__throw_bad_allocv(void) __attribute__((weak, noreturn));
+
+static tide_noinline void *alloc_new_failed(size_t size, size_t alignment, bool nothrow) {
+  for (;;) {
+    alloc_new_handler handler = _ZSt15get_new_handlerv ? _ZSt15get_new_handlerv() : NULL;
+    if (handler == NULL) {
+      if (nothrow) return NULL;
+      if (_ZSt17__throw_bad_allocv) _ZSt17__throw_bad_allocv();
+      tide_fatal("operator new", "out of memory (no std::bad_alloc to throw) for a size of",
+                 (void *)size);
+    }
+    handler();
+    void *p = alloc_aligned(alignment, size, TIDE_REQ_MALLOC);
+    if (p != NULL) return p;
+  }
+}
+
+static inline void *alloc_new(size_t size, bool nothrow) {
+  void *p = alloc_fast(size, TIDE_REQ_MALLOC);
+  if (tide_likely(p != NULL)) return p;
+  return alloc_new_failed(size, 0, nothrow);
+}
+
+static void *alloc_new_aligned(size_t size, size_t alignment, bool nothrow) {
+  void *p = alloc_aligned(alignment, size, TIDE_REQ_MALLOC);
+  if (tide_likely(p != NULL)) return p;
+  return alloc_new_failed(size, alignment, nothrow);
+}
+
+#define TIDE_CXX __attribute__((visibility("default")))
+void *_Znwm(size_t size);
+void *_Znam(size_t size);
+void *_ZnwmRKSt9nothrow_t(size_t size, const void *tag);
+void *_ZnamRKSt9nothrow_t(size_t size, const void *tag);
+void *_ZnwmSt11align_val_t(size_t size, size_t alignment);
+void *_ZnamSt11align_val_t(size_t size, size_t alignment);
+void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t size, size_t alignment, const void *tag);
+void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t size, size_t alignment, const void *tag);
+/* operator new / new[] (size_t), and their nothrow_t forms */
+TIDE_CXX void *_Znwm(size_t size) { return alloc_new(size, false); }
+TIDE_CXX void *_Znam(size_t size) { return alloc_new(size, false); }
+TIDE_CXX void *_ZnwmRKSt9nothrow_t(size_t size, const void *tag) {
+  (void)tag;
+  return alloc_new(size, true);
+}
+TIDE_CXX void *_ZnamRKSt9nothrow_t(size_t size, const void *tag) {
+  (void)tag;
+  return alloc_new(size, true);
+}
+/* C++17's over-aligned forms (std::align_val_t, a size_t) */
+TIDE_CXX void *_ZnwmSt11align_val_t(size_t size, size_t alignment) {
+  return alloc_new_aligned(size, alignment, false);
+}
+TIDE_CXX void *_ZnamSt11align_val_t(size_t size, size_t alignment) {
+  return alloc_new_aligned(size, alignment, false);
+}
+TIDE_CXX void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t size, size_t alignment, const void *tag) {
+  (void)tag;
+  return alloc_new_aligned(size, alignment, true);
+}
+TIDE_CXX void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t size, size_t alignment, const void *tag) {
+  (void)tag;
+  return alloc_new_aligned(size, alignment, true);
+}
+#endif
 
 void *tide_reallocarray(void *p, size_t count, size_t size) {
   size_t total;

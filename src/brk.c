@@ -50,6 +50,7 @@ static struct {
   bool disabled;     /* brk failed: use mmap from now on */
   uint64_t free[BRK_WORDS], young[BRK_WORDS], old[BRK_WORDS];
   uint64_t segs[BRK_WORDS]; /* the unit is a live segment (not a span) */
+  uint64_t scratch[BRK_WORDS]; /* free_run_find's work area */
 } brk_heap = {.lock = TIDE_LOCK_INIT};
 
 /* ---- Unit bitmaps ----------------------------------------------------------- */
@@ -81,20 +82,20 @@ static bool bits_all(const uint64_t *map, uint32_t first, uint32_t count) {
   return true;
 }
 
-/* Where `count` free units in a row start below `units`, or -1.  A segment
- * takes the lowest free unit (the top of the heap stays free, so the break
+/* Where `count` units in a row of map start below `units`, or -1.  A
+ * segment takes the lowest (the top of the heap stays free, so the break
  * can come down); a span the smallest run that holds it (best fit, as glibc
  * picks among its large chunks, so that big runs stay whole for big
  * blocks), the lowest of equals. */
-static int64_t free_run_find(uint32_t count) {
+static int64_t run_find(const uint64_t *map, uint32_t count) {
   int64_t best = -1;
   uint32_t best_len = UINT32_MAX, run = 0;
   for (uint32_t u = 0; u <= brk_heap.units; u++) {
-    if (u < brk_heap.units && (u % 64 == 0) && brk_heap.free[u / 64] == 0 && run == 0) {
-      u += 63; /* a word with no free unit */
+    if (u < brk_heap.units && (u % 64 == 0) && map[u / 64] == 0 && run == 0) {
+      u += 63; /* a word with no unit of map */
       continue;
     }
-    if (u < brk_heap.units && bit_get(brk_heap.free, u)) {
+    if (u < brk_heap.units && bit_get(map, u)) {
       run++;
       continue;
     }
@@ -106,6 +107,24 @@ static int64_t free_run_find(uint32_t count) {
     run = 0;
   }
   return best;
+}
+
+/* Free units for `count`: a run whose pages are all still resident first
+ * (reusing it costs no faults and adds nothing to the resident set), else
+ * any free run. */
+static int64_t free_run_find(uint32_t count) {
+  uint64_t *warm = brk_heap.scratch;
+  uint32_t words = (brk_heap.units + 63) / 64;
+  bool any = false;
+  for (uint32_t w = 0; w < words; w++) {
+    warm[w] = brk_heap.free[w] & (brk_heap.young[w] | brk_heap.old[w]);
+    any |= warm[w] != 0;
+  }
+  if (any) {
+    int64_t at = run_find(warm, count);
+    if (at >= 0) return at;
+  }
+  return run_find(brk_heap.free, count);
 }
 
 /* Free units at the very top of the heap. */

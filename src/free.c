@@ -34,29 +34,6 @@ static tide_noinline void free_local_slow(tide_heap *heap, tide_page *page) {
   if (--heap->heartbeat == 0) heap_heartbeat(heap);
 }
 
-/* Push b onto a page another thread owns; wake the owner if the page is
- * parked as full, so that it notices the page has room again. */
-static void free_remote(tide_segment *seg, tide_page *page, tide_block *b) {
-  block_mark_freed(b);
-  uintptr_t old = tide_load(&page->thread_free), next;
-  bool wake;
-  do {
-    b->next_encoded = block_encode((tide_block *)(old & ~TIDE_TF_FLAGS), b);
-    wake = (old & TIDE_TF_FLAGS) == TIDE_TF_FULL;
-    next = (uintptr_t)b | (old & TIDE_TF_FLAGS) | (wake ? TIDE_TF_WAKING : 0);
-  } while (!atomic_compare_exchange_weak(&page->thread_free, &old, next));
-  /* Without a wake to do, the page may be gone the moment the CAS is done:
-   * touch nothing.  With one, the owner keeps the page (and its segment)
-   * until it has drained it from the wake list. */
-  if (wake) {
-    tide_heap *owner = seg->heap;
-    tide_page *first = atomic_load(&owner->wake);
-    do {
-      seg->wake_next[page - seg->pages] = first;
-    } while (!atomic_compare_exchange_weak(&owner->wake, &first, page));
-  }
-}
-
 /* Push b onto its own page's local list; the page's flags and count say
  * whether anything more is to be done. */
 static inline void free_local(tide_heap *heap, tide_page *page, tide_block *b) {
@@ -85,7 +62,7 @@ static void free_release(tide_heap *heap, tide_segment *seg, tide_page *page,
   }
   free_count(heap, page);
   if (page->bin == TIDE_BIN_LARGE) heap->stats.large_bytes_free += page->block_size;
-  free_remote(seg, page, b);
+  page_free_remote(heap, seg, page, b);
 }
 
 /* ---- Secure mode: canaries, zeroing, quarantine ---------------------------- */
@@ -154,7 +131,8 @@ static tide_noinline void free_generic(void *p, const char *func) {
   /* The key is a 64-bit secret that malloc clears.  Our own lists can be
    * searched to be sure; another thread's cannot be walked safely (nor a
    * quarantine), and there finding the key is taken as proof. */
-  if (block_looks_freed(b) && (!local || tide_opt.secure || page_contains_free(page, b)))
+  if (block_looks_freed(b) && (!local || tide_opt.secure || block_freed_remotely(b) ||
+                               page_contains_free(page, b)))
     tide_fatal(func, "double free", b);
   if (tide_opt.secure) {
     free_secure(heap, page, b, func);
@@ -176,7 +154,7 @@ static tide_noinline void free_generic(void *p, const char *func) {
  * else, a bad pointer included, goes to free_generic, so that this path
  * makes no call but a tail call. */
 static inline __attribute__((always_inline)) void free_block(void *p, const char *func) {
-  if (tide_likely(segmap_test(tide_segmap_head, (uintptr_t)p))) {
+  if (tide_likely(segmap_fast_test(p))) {
     tide_segment *seg = segment_of(p);
     tide_heap *heap = heap_get();
     uintptr_t offset;
@@ -194,6 +172,68 @@ static inline __attribute__((always_inline)) void free_block(void *p, const char
 }
 
 void tide_free(void *p) { free_block(p, "free"); }
+#if TIDE_OVERRIDE
+void free(void *p) tide_alias(tide_free);
+void __libc_free(void *p) tide_alias(tide_free);
+#endif
+
+/* C++'s operator delete, every form (see alloc.c's operator new): the size
+ * and alignment they pass add nothing that free() needs. */
+#if TIDE_OVERRIDE && SIZE_MAX == UINT64_MAX
+#define TIDE_CXX __attribute__((visibility("default")))
+void  _ZdlPvm(void *p, size_t size);
+void  _ZdaPvm(void *p, size_t size);
+void  _ZdlPvRKSt9nothrow_t(void *p, const void *tag);
+void  _ZdaPvRKSt9nothrow_t(void *p, const void *tag);
+void  _ZdlPvSt11align_val_t(void *p, size_t alignment);
+void  _ZdaPvSt11align_val_t(void *p, size_t alignment);
+void  _ZdlPvmSt11align_val_t(void *p, size_t size, size_t alignment);
+void  _ZdaPvmSt11align_val_t(void *p, size_t size, size_t alignment);
+void  _ZdlPvSt11align_val_tRKSt9nothrow_t(void *p, size_t alignment, const void *tag);
+void  _ZdaPvSt11align_val_tRKSt9nothrow_t(void *p, size_t alignment, const void *tag);
+void _ZdlPv(void *p) tide_alias(tide_free);
+void _ZdaPv(void *p) tide_alias(tide_free);
+TIDE_CXX void _ZdlPvm(void *p, size_t size) {
+  (void)size;
+  free_block(p, "operator delete");
+}
+TIDE_CXX void _ZdaPvm(void *p, size_t size) {
+  (void)size;
+  free_block(p, "operator delete[]");
+}
+TIDE_CXX void _ZdlPvRKSt9nothrow_t(void *p, const void *tag) {
+  (void)tag;
+  free_block(p, "operator delete");
+}
+TIDE_CXX void _ZdaPvRKSt9nothrow_t(void *p, const void *tag) {
+  (void)tag;
+  free_block(p, "operator delete[]");
+}
+TIDE_CXX void _ZdlPvSt11align_val_t(void *p, size_t alignment) {
+  (void)alignment;
+  free_block(p, "operator delete");
+}
+TIDE_CXX void _ZdaPvSt11align_val_t(void *p, size_t alignment) {
+  (void)alignment;
+  free_block(p, "operator delete[]");
+}
+TIDE_CXX void _ZdlPvmSt11align_val_t(void *p, size_t size, size_t alignment) {
+  (void)size, (void)alignment;
+  free_block(p, "operator delete");
+}
+TIDE_CXX void _ZdaPvmSt11align_val_t(void *p, size_t size, size_t alignment) {
+  (void)size, (void)alignment;
+  free_block(p, "operator delete[]");
+}
+TIDE_CXX void _ZdlPvSt11align_val_tRKSt9nothrow_t(void *p, size_t alignment, const void *tag) {
+  (void)alignment, (void)tag;
+  free_block(p, "operator delete");
+}
+TIDE_CXX void _ZdaPvSt11align_val_tRKSt9nothrow_t(void *p, size_t alignment, const void *tag) {
+  (void)alignment, (void)tag;
+  free_block(p, "operator delete[]");
+}
+#endif
 
 /* The size must be one the block could have been asked for. */
 void tide_free_sized(void *p, size_t size) {

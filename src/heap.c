@@ -8,12 +8,15 @@
 #include "internal/internal.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 tide_page tide_page_empty;
 tide_heap tide_heap_empty = {
     .direct = {[0 ... TIDE_DIRECT_COUNT - 1] = &tide_page_empty},
+    .seg_lock = PTHREAD_MUTEX_INITIALIZER,
     .is_empty_heap = true};
 __thread tide_heap *tide_tls_heap
     __attribute__((tls_model("initial-exec"))) = &tide_heap_empty;
@@ -25,6 +28,7 @@ static struct {
   uint8_t *meta;        /* bump area for new heap structs */
   size_t meta_left;
   uint64_t alive, created;
+  uint32_t visit_mark; /* heap_pool_visit's turn */
   pthread_key_t exit_key;
   bool key_ready;
 } heaps = {.lock = TIDE_LOCK_INIT};
@@ -167,29 +171,43 @@ static void heap_free_kept_pages(tide_heap *heap) {
   }
 }
 
-/* How many purge delays the heap's free slices wait: the evidence first
- * (what was given back since the last purge and taken again), then the
- * heap's use: a heap that still uses more than it holds free keeps its
- * free pages for the longest wait. */
+/* How many purge delays the heap's free slices wait: 1, doubled (up to
+ * TIDE_PURGE_HOLD) each time much of what it gave back since the last purge
+ * was taken again, and halved when nothing was.  "Much" is a quarter of
+ * what was given back, and at least TIDE_PURGE_REFAULT_SLICES: below that
+ * rate the faults cost less than the memory would (a program that swings
+ * by a few MiB keeps giving them back). */
 static unsigned heap_purge_hold(tide_heap *heap) {
   if (heap->purge_hold == 0) heap->purge_hold = 1;
-  if (heap->purged_recent > 0 && heap->refaulted_recent * 4 >= heap->purged_recent) {
+  uint32_t purged = heap->purged_recent, again = heap->refaulted_recent;
+  if (purged > 0 && again * 4 >= purged && again >= TIDE_PURGE_REFAULT_SLICES) {
     if (heap->purge_hold < TIDE_PURGE_HOLD) heap->purge_hold *= 2;
-  } else if (heap->refaulted_recent == 0 && heap->purge_hold > 1) {
+  } else if (again == 0 && heap->purge_hold > 1) {
     heap->purge_hold /= 2;
   }
   heap->purged_recent /= 2;
   heap->refaulted_recent /= 2;
-  uint64_t used = 0, resident_free = 0;
-  segment_usage(heap->segments, &used, &resident_free);
-  segment_usage(heap->segments_full, &used, &resident_free);
-  if (resident_free <= used + TIDE_PURGE_FLOOR_SLICES) return TIDE_PURGE_HOLD;
   return heap->purge_hold;
 }
 
+/* A segment whose top is free may let the break come down. */
+static void heap_trim_tops(tide_heap *heap, bool force) {
+  pthread_mutex_lock(&heap->seg_lock);
+  for (tide_segment *s = heap->segments; s; s = s->next)
+    if (s->kind == TIDE_SEG_BRK) brk_trim_top(s, force);
+  pthread_mutex_unlock(&heap->seg_lock);
+}
+
 /* The heap's own segments: free slices whose wait is over go back. */
+static void heap_purge_own_locked(tide_heap *heap, uint64_t now, bool force);
 static void heap_purge_own(tide_heap *heap, uint64_t now, bool force) {
-  heap->purge_deadline_ns = 0;
+  pthread_mutex_lock(&heap->seg_lock);
+  heap_purge_own_locked(heap, now, force);
+  pthread_mutex_unlock(&heap->seg_lock);
+}
+
+static void heap_purge_own_locked(tide_heap *heap, uint64_t now, bool force) {
+  __atomic_store_n(&heap->purge_deadline_ns, 0, __ATOMIC_RELAXED);
   unsigned hold = force ? 1 : heap_purge_hold(heap);
   for (int list = 0; list < 2; list++) {
     for (tide_segment *s = list ? heap->segments_full : heap->segments; s; s = s->next) {
@@ -207,6 +225,13 @@ static void heap_purge(tide_heap *heap, bool force) {
   trace_request(TIDE_REQ_PURGE, 0);
   uint64_t now = init_clock_ns();
   heap_purge_own(heap, now, force);
+  /* The process-wide part runs in a thread's own turn only: a parked heap
+   * being collected (heap_reclaim_pooled) must not start another visit of
+   * the pool from inside one. */
+  if (heap != tide_tls_heap) {
+    trace_request((tide_request)req, req_size);
+    return;
+  }
   uint64_t cache = init_purge_due();
   if (force || (cache != 0 && now >= cache)) {
     init_purge_taken();
@@ -218,9 +243,78 @@ static void heap_purge(tide_heap *heap, bool force) {
   trace_request((tide_request)req, req_size);
 }
 
+/* ---- The background purger (background_purge=1) ------------------------- */
+/* One thread that gives back, on the purge clock, what no thread's own
+ * heartbeat would: the free pages of threads that have gone idle (which
+ * wait for their owner's next allocation otherwise), parked heaps, the brk
+ * pool and the caches.  It only purges: it never touches a page list, so
+ * it takes no lock a fast path takes, and a heap's segments only under the
+ * heap's seg_lock.  It is started from a heartbeat (never from inside a
+ * lock: pthread_create allocates), blocks every signal, and is not
+ * restarted in a forked child until the child's own next heartbeat. */
+static struct {
+  tide_lock lock;             /* held for one pass; fork waits for it */
+  _Atomic(int) started;
+} bg = {.lock = TIDE_LOCK_INIT};
+
+static void bg_pass(void) {
+  uint64_t now = init_clock_ns();
+  uint64_t due = init_purge_due();
+  if (due != 0 && now >= due) {
+    init_purge_taken();
+    segment_cache_purge(now, false);
+    huge_cache_expire(now, false);
+    brk_pool_purge(now, false);
+    heap_purge_pooled(now);
+  }
+  /* Heaps are never freed and the list only grows at its head: it can be
+   * walked without the heaps' lock. */
+  tide_heap *h = __atomic_load_n(&heaps.all, __ATOMIC_ACQUIRE);
+  for (; h != NULL; h = h->all_next) {
+    uint64_t dl = __atomic_load_n(&h->purge_deadline_ns, __ATOMIC_RELAXED);
+    if (dl == 0 || now < dl) continue;
+    if (pthread_mutex_trylock(&h->seg_lock) != 0) continue; /* its owner is at it */
+    heap_purge_own_locked(h, now, false);
+    for (tide_segment *s = h->segments; s; s = s->next)
+      if (s->kind == TIDE_SEG_BRK) brk_trim_top(s, false);
+    pthread_mutex_unlock(&h->seg_lock);
+  }
+}
+
+static void *bg_main(void *arg) {
+  (void)arg;
+  trace_request(TIDE_REQ_PURGE, 0);
+  for (;;) {
+    long ms = tide_opt.purge_delay_ms > 0 ? tide_opt.purge_delay_ms : 50;
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    tide_lock_take(&bg.lock);
+    bg_pass();
+    tide_lock_give(&bg.lock);
+  }
+  return NULL;
+}
+
+static void bg_start(void) {
+  int expected = 0;
+  if (!atomic_compare_exchange_strong(&bg.started, &expected, 1)) return;
+  pthread_attr_t attr;
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, 64 * 1024);
+  pthread_sigmask(SIG_BLOCK, &all, &old); /* the thread inherits the mask */
+  pthread_t t;
+  if (pthread_create(&t, &attr, bg_main, NULL) != 0) tide_store(&bg.started, 0);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  pthread_attr_destroy(&attr);
+}
+
 void heap_heartbeat(tide_heap *heap) {
   heap->heartbeat = HEARTBEAT_EVENTS;
   if (tide_opt.purge_delay_ms < 0 || heap->is_empty_heap) return;
+  if (tide_unlikely(tide_opt.background_purge && tide_load(&bg.started) == 0)) bg_start();
   uint64_t now = init_clock_ns();
   uint64_t due = heap->purge_deadline_ns;
   uint64_t cache = init_purge_due();
@@ -234,9 +328,7 @@ void heap_heartbeat(tide_heap *heap) {
   if (now < due) return;
   heap_free_kept_pages(heap);
   heap_purge(heap, false);
-  /* A segment whose top is now free may let the break come down. */
-  for (tide_segment *s = heap->segments; s; s = s->next)
-    if (s->kind == TIDE_SEG_BRK) brk_trim_top(s, false);
+  heap_trim_tops(heap, false);
 }
 
 /* The heaps of exited threads have no heartbeat of their own: they wait on
@@ -252,34 +344,46 @@ static void heap_note_parked(tide_heap *heap) {
   if (due != 0 && tide_opt.purge_delay_ms >= 0) init_note_purge(due);
 }
 
-static void heap_purge_pooled(uint64_t now) {
+/* Work on every heap in the pool, one at a time: each is taken out under
+ * the lock, worked on, and put back, so that threads starting meanwhile
+ * still adopt the others (and do not make new heaps, which are never
+ * freed).  A visit mark keeps each heap to one turn. */
+typedef void (*heap_pool_fn)(tide_heap *heap, uint64_t now, bool force);
+static void heap_pool_visit(heap_pool_fn fn, uint64_t now, bool force) {
   tide_lock_take(&heaps.lock);
-  tide_heap *list = heaps.pool;
-  heaps.pool = NULL;
-  tide_lock_give(&heaps.lock);
-  if (list == NULL) return;
-  tide_heap *last = list;
-  for (tide_heap *h = list; h; h = h->pool_next) {
-    last = h;
-    if (h->purge_deadline_ns != 0 && now < h->purge_deadline_ns) {
-      heap_note_parked(h);
-      continue;
-    }
-    heap_free_kept_pages(h);
-    heap_purge_own(h, now, false);
-    for (tide_segment *s = h->segments; s; s = s->next)
-      if (s->kind == TIDE_SEG_BRK) brk_trim_top(s, false);
-    heap_note_parked(h);
+  uint32_t mark = ++heaps.visit_mark;
+  for (;;) {
+    tide_heap **link = &heaps.pool;
+    while (*link && (*link)->pool_visit == mark) link = &(*link)->pool_next;
+    tide_heap *h = *link;
+    if (h == NULL) break;
+    *link = h->pool_next;
+    h->pool_visit = mark;
+    tide_lock_give(&heaps.lock);
+    fn(h, now, force);
+    tide_lock_take(&heaps.lock);
+    h->pool_next = heaps.pool;
+    heaps.pool = h;
   }
-  tide_lock_take(&heaps.lock);
-  last->pool_next = heaps.pool;
-  heaps.pool = list;
   tide_lock_give(&heaps.lock);
 }
+
+static void heap_purge_parked(tide_heap *h, uint64_t now, bool force) {
+  (void)force;
+  if (h->purge_deadline_ns == 0 || now >= h->purge_deadline_ns) {
+    heap_free_kept_pages(h);
+    heap_purge_own(h, now, false);
+    heap_trim_tops(h, false);
+  }
+  heap_note_parked(h);
+}
+
+static void heap_purge_pooled(uint64_t now) { heap_pool_visit(heap_purge_parked, now, false); }
 
 /* Collect every page's remote frees, give back empty pages (all of them if
  * force, even the last of a class), and purge. */
 void heap_collect(tide_heap *heap, bool force) {
+  if (heap == tide_tls_heap) page_remote_flush();
   heap_wake_drain(heap);
   for (unsigned bin = 1; bin <= TIDE_BIN_LARGE; bin++) {
     tide_page *page = heap->queues[bin].first;
@@ -306,8 +410,7 @@ void heap_collect(tide_heap *heap, bool force) {
     page = next;
   }
   /* A trimmed segment at the heap top may let the break come down. */
-  for (tide_segment *s = heap->segments; s; s = s->next)
-    if (s->kind == TIDE_SEG_BRK) brk_trim_top(s, force);
+  heap_trim_tops(heap, force);
   heap_purge(heap, force);
 }
 
@@ -324,10 +427,11 @@ static tide_heap *heap_new_locked(void) {
   tide_heap *heap = (tide_heap *)heaps.meta;
   heaps.meta += need;
   heaps.meta_left -= need;
+  pthread_mutex_init(&heap->seg_lock, NULL);
   for (unsigned i = 0; i < TIDE_DIRECT_COUNT; i++) heap->direct[i] = &tide_page_empty;
   heap->heartbeat = HEARTBEAT_EVENTS;
   heap->all_next = heaps.all;
-  heaps.all = heap;
+  __atomic_store_n(&heaps.all, heap, __ATOMIC_RELEASE); /* bg_pass walks it unlocked */
   heaps.created++;
   return heap;
 }
@@ -369,6 +473,7 @@ static void heap_thread_exit(void *arg) {
   if (heap == NULL || heap != tide_tls_heap) return;
   trace_request(TIDE_REQ_THREAD_EXIT, 0);
   free_quarantine_flush(heap);
+  page_remote_flush();
   /* Not forced: the next thread often adopts this heap at once and reuses
    * its pages; what it does not reuse goes back on the purge clock. */
   heap_collect(heap, false);
@@ -386,23 +491,13 @@ void heap_process_init(void) {
 
 /* Parked heaps hold memory that other threads freed after their owner left:
  * claim each in turn and collect it, so empty segments come back. */
-void heap_reclaim_pooled(bool force) {
-  tide_lock_take(&heaps.lock);
-  tide_heap *list = heaps.pool;
-  heaps.pool = NULL;
-  tide_lock_give(&heaps.lock);
-  if (list == NULL) return;
-  tide_heap *last = list;
-  for (tide_heap *h = list; h; h = h->pool_next) {
-    heap_collect(h, force);
-    heap_note_parked(h);
-    last = h;
-  }
-  tide_lock_take(&heaps.lock);
-  last->pool_next = heaps.pool;
-  heaps.pool = list;
-  tide_lock_give(&heaps.lock);
+static void heap_reclaim_parked(tide_heap *h, uint64_t now, bool force) {
+  (void)now;
+  heap_collect(h, force);
+  heap_note_parked(h);
 }
+
+void heap_reclaim_pooled(bool force) { heap_pool_visit(heap_reclaim_parked, 0, force); }
 
 size_t heap_trim_all(void) {
   tide_heap *heap = tide_tls_heap;
@@ -428,8 +523,14 @@ void heap_counts(uint64_t *alive, uint64_t *created) {
 }
 
 /* ---- fork ------------------------------------------------------------------ */
-void heap_fork_prepare(void) { tide_lock_take(&heaps.lock); }
-void heap_fork_parent(void) { tide_lock_give(&heaps.lock); }
+void heap_fork_prepare(void) {
+  tide_lock_take(&bg.lock);
+  tide_lock_take(&heaps.lock);
+}
+void heap_fork_parent(void) {
+  tide_lock_give(&heaps.lock);
+  tide_lock_give(&bg.lock);
+}
 
 /* A thread the fork left behind may have been between flagging a page
  * TIDE_TF_WAKING and putting it on its owner's wake list: in the child that
@@ -467,7 +568,10 @@ static void heap_fork_forget_wakes(tide_heap *h) {
  * under heaps.lock, which fork_prepare holds: they are whole, and stay. */
 void heap_fork_child(void) {
   tide_lock_reset(&heaps.lock);
+  tide_lock_reset(&bg.lock);
+  tide_store(&bg.started, 0); /* the purger thread stayed in the parent */
   tide_heap *mine = tide_tls_heap;
+  if (mine != &tide_heap_empty) pthread_mutex_init(&mine->seg_lock, NULL);
   for (tide_heap *h = heaps.pool; h; h = h->pool_next) heap_fork_forget_wakes(h);
   heaps.alive = 0;
   if (mine != &tide_heap_empty) {

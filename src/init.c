@@ -108,7 +108,7 @@ void init_process(void) {
   long page = (long)getauxval(AT_PAGESZ);
   if (page > 0) tide_os_page = (size_t)page;
   tide_list_secret = init_random_word();
-  tide_freed_key = init_random_word() | 1;
+  tide_freed_key = init_random_word() | 3; /* see block_mark_freed_remote */
   tide_canary_secret = init_random_word();
   tide_valgrind = init_under_memcheck();
   options_init();

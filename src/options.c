@@ -63,6 +63,7 @@ static const option_def option_table[] = {
     {"verbose", OPT_BOOL, FIELD(verbose), 0, 1, false, NULL, NULL, 0},
     {"use_brk", OPT_BOOL, FIELD(use_brk), 0, 1, false, NULL, NULL, 0},
     {"secure", OPT_BOOL, FIELD(secure), 0, 1, false, NULL, NULL, 0},
+    {"background_purge", OPT_BOOL, FIELD(background_purge), 0, 1, false, NULL, NULL, 0},
     {"fault_brk", OPT_LONG, FIELD(fault_brk), 0, LLONG_MAX, false, NULL, NULL, 0},
     {"fault_at", OPT_LONG, FIELD(fault_at), 0, LLONG_MAX, false, NULL, NULL, 0},
     {"fault_kind", OPT_FAULT_KIND, FIELD(fault_kind), 0, 4, false, NULL, NULL, 0},

@@ -1,4 +1,6 @@
-/* The standard names.  Each forwards to its tide_ twin (a tail jump: the
+/* The standard names.  malloc, free, calloc and realloc (and their
+ * __libc_ names) are aliases of their tide_ twins, defined beside them
+ * (alloc.c, free.c); the others forward to theirs here (a tail jump: the
  * library binds its own calls with -Bsymbolic-functions).  The __libc_
  * names keep a statically linked program from pulling glibc's malloc.o
  * in beside ours.  Not built into the prefixed library. */
@@ -14,20 +16,12 @@
 /* C23's, not yet declared by glibc 2.36's headers; and glibc's internals. */
 void free_sized(void *p, size_t size);
 void free_aligned_sized(void *p, size_t alignment, size_t size);
-void *__libc_malloc(size_t size);
-void __libc_free(void *p);
-void *__libc_calloc(size_t n, size_t size);
-void *__libc_realloc(void *p, size_t size);
 void *__libc_memalign(size_t alignment, size_t size);
 void *__libc_valloc(size_t size);
 void *__libc_pvalloc(size_t size);
 int __libc_mallopt(int param, int value);
 int __posix_memalign(void **out, size_t alignment, size_t size);
 
-tide_public void *malloc(size_t size) { return tide_malloc(size); }
-tide_public void free(void *p) { tide_free(p); }
-tide_public void *calloc(size_t n, size_t size) { return tide_calloc(n, size); }
-tide_public void *realloc(void *p, size_t size) { return tide_realloc(p, size); }
 tide_public void *reallocarray(void *p, size_t n, size_t size) {
   return tide_reallocarray(p, n, size);
 }
@@ -56,10 +50,6 @@ tide_public int malloc_info(int options, FILE *stream) {
   return tide_malloc_info(options, stream);
 }
 
-tide_public void *__libc_malloc(size_t size) { return tide_malloc(size); }
-tide_public void __libc_free(void *p) { tide_free(p); }
-tide_public void *__libc_calloc(size_t n, size_t size) { return tide_calloc(n, size); }
-tide_public void *__libc_realloc(void *p, size_t size) { return tide_realloc(p, size); }
 tide_public void *__libc_memalign(size_t alignment, size_t size) {
   return tide_memalign(alignment, size);
 }

@@ -90,6 +90,77 @@ bool page_extend(tide_page *page) {
   return true;
 }
 
+/* Push the chain first..last (linked, freed keys set) onto a page another
+ * thread owns, in one CAS; wake the owner if the page is parked as full,
+ * so that it notices the page has room again. */
+static void free_remote_push(tide_segment *seg, tide_page *page, tide_block *first,
+                             tide_block *last) {
+  uintptr_t old = tide_load(&page->thread_free), next;
+  bool wake;
+  do {
+    last->next_encoded = block_encode((tide_block *)(old & ~TIDE_TF_FLAGS), last);
+    wake = (old & TIDE_TF_FLAGS) == TIDE_TF_FULL;
+    next = (uintptr_t)first | (old & TIDE_TF_FLAGS) | (wake ? TIDE_TF_WAKING : 0);
+  } while (!atomic_compare_exchange_weak(&page->thread_free, &old, next));
+  /* Without a wake to do, the page may be gone the moment the CAS is done:
+   * touch nothing.  With one, the owner keeps the page (and its segment)
+   * until it has drained it from the wake list. */
+  if (wake) {
+    tide_heap *owner = seg->heap;
+    tide_page *head = atomic_load(&owner->wake);
+    do {
+      seg->wake_next[page - seg->pages] = head;
+    } while (!atomic_compare_exchange_weak(&owner->wake, &head, page));
+  }
+}
+
+/* Remote frees are batched: consecutive frees into the same page of
+ * another thread's heap (a consumer freeing what a producer made, in
+ * order) are chained here and handed over in one CAS when the thread frees
+ * into another page, when REMOTE_BATCH blocks have gathered, or when the
+ * thread next takes a slow path of malloc, collects or exits.  The blocks
+ * stay counted in their page's `used` meanwhile, so the page (and its
+ * segment) cannot go away under them. */
+#define REMOTE_BATCH 64
+typedef struct remote_batch {
+  tide_segment *seg;
+  tide_page *page; /* NULL: empty */
+  tide_block *first, *last;
+  uint32_t count;
+} remote_batch;
+static __thread remote_batch page_tls_batch __attribute__((tls_model("initial-exec")));
+
+void page_remote_flush(void) {
+  remote_batch *rb = &page_tls_batch;
+  tide_page *page = rb->page;
+  if (page == NULL) return;
+  rb->page = NULL;
+  free_remote_push(rb->seg, page, rb->first, rb->last);
+}
+
+/* b, a block of seg's page, which another thread's heap owns, is free. */
+void page_free_remote(tide_heap *heap, tide_segment *seg, tide_page *page, tide_block *b) {
+  block_mark_freed_remote(b);
+  remote_batch *rb = &page_tls_batch;
+  if (rb->page == page) {
+    b->next_encoded = block_encode(rb->first, b);
+    rb->first = b;
+    if (++rb->count >= REMOTE_BATCH) page_remote_flush();
+    return;
+  }
+  page_remote_flush();
+  /* A thread with no heap has no exit hook to flush with; the checked
+   * modes keep every block where the double-free search can see it. */
+  if (heap->is_empty_heap || tide_slow_only()) {
+    free_remote_push(seg, page, b, b);
+    return;
+  }
+  rb->seg = seg;
+  rb->page = page;
+  rb->first = rb->last = b;
+  rb->count = 1;
+}
+
 /* Take the blocks other threads freed into this page. */
 void page_collect(tide_page *page) {
   uintptr_t old = tide_load(&page->thread_free);
@@ -203,6 +274,7 @@ void page_retire(tide_heap *heap, tide_page *page) {
 
 void *page_malloc_generic(tide_heap *heap, size_t size, unsigned bin) {
   (void)size;
+  page_remote_flush();
   if (tide_load(&heap->wake) != NULL) heap_wake_drain(heap);
   if (heap->heartbeat <= 8)
     heap_heartbeat(heap);

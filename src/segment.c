@@ -11,6 +11,7 @@
 
 _Atomic(uint64_t) tide_segmap_head[TIDE_MAP_BITS / 64];
 _Atomic(uint64_t) tide_segmap_cont[TIDE_MAP_BITS / 64];
+_Atomic(uint8_t) tide_segmap_fast[TIDE_MAP_BITS];
 
 #define ALL_SLICES (~0ULL)
 #define FREE_WHEN_EMPTY (~1ULL) /* every slice but the header */
@@ -42,6 +43,7 @@ void segment_map_range(uintptr_t addr, size_t size, bool live) {
   if (unit + units > TIDE_MAP_BITS) return; /* beyond the map: never ours */
   map_bits(tide_segmap_head, unit, 1, live);
   map_bits(tide_segmap_cont, unit + 1, units - 1, live);
+  tide_store(&tide_segmap_fast[unit], live ? 1 : 0);
   if (live)
     tide_add(&seg_live, 1);
   else
@@ -137,15 +139,6 @@ uint64_t segment_purge(tide_segment *seg, uint64_t now_ns, bool force, unsigned 
   return 0;
 }
 
-/* Slices used by pages and free slices still resident, over a heap's
- * segments, in a purge's hold rule. */
-void segment_usage(tide_segment *list, uint64_t *used, uint64_t *resident_free) {
-  for (tide_segment *s = list; s; s = s->next) {
-    *used += (uint64_t)__builtin_popcountll(~s->free_slices) - 1; /* not the header */
-    *resident_free += (uint64_t)__builtin_popcountll(s->purge_slices & s->free_slices);
-  }
-}
-
 /* Free slices wait purge_delay_ms before madvise, so that a page freed and
  * soon needed again costs no page faults. */
 static void segment_schedule_purge(tide_segment *seg, uint64_t bits) {
@@ -187,6 +180,7 @@ static uint64_t segment_usable_slices(void) {
 
 static void segment_reset(tide_segment *seg) {
   memset(seg->pages, 0, TIDE_SLICES * sizeof(tide_page));
+  for (unsigned i = 0; i < TIDE_SLICES; i++) seg->slice_page[i] = (uint32_t)i << TIDE_SLICE_SHIFT;
   seg->free_slices = segment_usable_slices();
   seg->in_full_list = 0;
   segment_guard(seg);
@@ -321,7 +315,10 @@ static tide_page *span_take(tide_segment *seg, unsigned first, unsigned count) {
     seg->purged_slices &= ~bits;
     if (seg->heap) seg->heap->refaulted_recent += (uint32_t)__builtin_popcountll(reused);
   }
-  for (unsigned j = 0; j < count; j++) seg->pages[first + j].slice_offset = (uint8_t)j;
+  for (unsigned j = 0; j < count; j++) {
+    seg->pages[first + j].slice_offset = (uint8_t)j;
+    seg->slice_page[first + j] = first << TIDE_SLICE_SHIFT;
+  }
   tide_page *page = &seg->pages[first];
   page->slice_count = (uint8_t)count;
   return page;
@@ -352,7 +349,24 @@ static bool segment_has_room(tide_segment *seg) {
 }
 
 /* A run of `count` slices for a new page, from a segment of heap's. */
-tide_page *segment_span_alloc(tide_heap *heap, unsigned count) {
+/* A run of free slices still resident (freed, not yet purged), in any of
+ * the heap's segments: reusing one costs no page faults and adds nothing
+ * to the resident set, where a purged or never used run would. */
+static tide_page *span_try_warm(tide_heap *heap, unsigned count) {
+  for (tide_segment *seg = heap->segments; seg; seg = seg->next) {
+    uint64_t warm = seg->purge_slices & seg->free_slices;
+    if (__builtin_popcountll(warm) < (int)count) continue;
+    unsigned committed = committed_slices(seg);
+    if (committed < 64) warm &= slice_bits(0, committed);
+    int first = find_run(warm, count);
+    if (first >= 0) return span_take(seg, (unsigned)first, count);
+  }
+  return NULL;
+}
+
+static tide_page *segment_span_alloc_locked(tide_heap *heap, unsigned count) {
+  tide_page *warm = span_try_warm(heap, count);
+  if (warm) return warm;
   tide_segment *seg = heap->segments;
   while (seg) {
     tide_segment *next = seg->next;
@@ -374,13 +388,32 @@ tide_page *segment_span_alloc(tide_heap *heap, unsigned count) {
   return span_try(seg, count);
 }
 
+tide_page *segment_span_alloc(tide_heap *heap, unsigned count) {
+  pthread_mutex_lock(&heap->seg_lock);
+  tide_page *page = segment_span_alloc_locked(heap, count);
+  pthread_mutex_unlock(&heap->seg_lock);
+  return page;
+}
+
+static void segment_span_free_locked(tide_heap *heap, tide_page *page);
+
 /* The page's slices are free again.  Gives the segment back when it is
  * empty, and lowers the break when the top of the heap is free. */
 void segment_span_free(tide_heap *heap, tide_page *page) {
+  pthread_mutex_lock(&heap->seg_lock);
+  segment_span_free_locked(heap, page);
+  pthread_mutex_unlock(&heap->seg_lock);
+}
+
+static void segment_span_free_locked(tide_heap *heap, tide_page *page) {
   tide_segment *seg = segment_of(page);
   unsigned first = (unsigned)(page - seg->pages);
   unsigned count = page->slice_count;
   memset(page, 0, sizeof(*page));
+  for (unsigned j = 0; j < count; j++) {
+    seg->pages[first + j].slice_offset = 0;
+    seg->slice_page[first + j] = (first + j) << TIDE_SLICE_SHIFT;
+  }
   uint64_t bits = slice_bits(first, count);
   seg->free_slices |= bits;
   if (seg->in_full_list) {

@@ -34,8 +34,13 @@ static void stats_add_heap(tide_heap *heap, void *arg) {
   struct tide_stats *s = arg;
   const tide_heap_stats *h = &heap->stats;
   s->requested_bytes += __atomic_load_n(&h->requested_bytes, __ATOMIC_RELAXED);
+  uint64_t direct[TIDE_BIN_COUNT] = {0};
+  for (unsigned i = 0; i < TIDE_DIRECT_COUNT; i++)
+    direct[sizeclass_bin(i ? (size_t)i * TIDE_ALIGN : 1)] +=
+        __atomic_load_n(&h->direct_malloc[i], __ATOMIC_RELAXED);
   for (unsigned bin = 1; bin <= TIDE_BIN_LARGE; bin++) {
-    uint64_t made = __atomic_load_n(&h->bin_malloc[bin], __ATOMIC_RELAXED);
+    uint64_t made = __atomic_load_n(&h->bin_malloc[bin], __ATOMIC_RELAXED) +
+                    (bin < TIDE_BIN_COUNT ? direct[bin] : 0);
     uint64_t freed = __atomic_load_n(&h->bin_free[bin], __ATOMIC_RELAXED);
     int64_t pages = __atomic_load_n(&h->bin_pages[bin], __ATOMIC_RELAXED);
     s->malloc_calls += made;

@@ -14,6 +14,14 @@
 #define tide_likely(x) __builtin_expect(!!(x), 1)
 #define tide_unlikely(x) __builtin_expect(!!(x), 0)
 #define tide_noinline __attribute__((noinline))
+/* The standard names of the hot entry points are the tide_ functions
+ * themselves, not wrappers: a call to malloc() runs tide_malloc's code with
+ * no jump in between.  Only in the libraries that override (TIDE_OVERRIDE,
+ * set by the Makefile for them); the prefixed build exports tide_ alone. */
+#ifndef TIDE_OVERRIDE
+#define TIDE_OVERRIDE 0
+#endif
+#define tide_alias(impl) __attribute__((alias(#impl), visibility("default")))
 
 /* ---- Checks ------------------------------------------------------------ */
 /* tide_assert: invariants of our own code; on in the debug/test build
@@ -110,6 +118,7 @@ typedef struct tide_options {
   int verbose;
   int use_brk;
   int secure;          /* hardened mode: guards, canaries, quarantine... */
+  int background_purge; /* a thread purges on the clock (heap.c) */
   long fault_brk;      /* test hook: brk call number N and later fail */
   long fault_at;       /* test hook: the Nth brk/mmap/mremap/madvise fails */
   int fault_kind;      /* 0: any of those; else a tide_os_op + 1 to count */

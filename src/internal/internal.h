@@ -12,6 +12,16 @@
 /* ---- Segment map (segment.c) ---------------------------------------------- */
 extern tide_hidden _Atomic(uint64_t) tide_segmap_head[TIDE_MAP_BITS / 64];
 extern tide_hidden _Atomic(uint64_t) tide_segmap_cont[TIDE_MAP_BITS / 64];
+/* The head bits again, one byte each, for free()'s fast path: one load and
+ * a compare instead of a shift, a load and a bit test.  32 MiB of bss, of
+ * which only the pages over addresses we use are ever touched. */
+extern tide_hidden _Atomic(uint8_t) tide_segmap_fast[TIDE_MAP_BITS];
+
+static inline bool segmap_fast_test(const void *p) {
+  uintptr_t unit = (uintptr_t)p >> TIDE_SEGMENT_SHIFT;
+  if (tide_unlikely(unit >= TIDE_MAP_BITS)) return false;
+  return tide_load(&tide_segmap_fast[unit]) != 0;
+}
 
 static inline bool segmap_test(_Atomic(uint64_t) *map, uintptr_t addr) {
   uintptr_t unit = addr >> TIDE_SEGMENT_SHIFT;
@@ -25,14 +35,15 @@ static inline tide_segment *segment_of(const void *p) {
 }
 
 /* The page holding p, for a segment that is not huge; *offset is p's
- * distance from the page's first block. */
+ * distance from the page's first block.  The page descriptor's address is
+ * pages + (first slice << 6): the slice offset shifted right by 10. */
+_Static_assert(sizeof(tide_page) == (1 << (TIDE_SLICE_SHIFT - 10)), "page_lookup's shift");
 static inline tide_page *page_lookup(tide_segment *seg, const void *p,
                                      uintptr_t *offset) {
   uintptr_t slice = ((uintptr_t)p & TIDE_SEGMENT_MASK) >> TIDE_SLICE_SHIFT;
-  uintptr_t back = seg->pages[slice].slice_offset;
-  /* p's offset in its slice, plus the slices between the head and it. */
-  *offset = ((uintptr_t)p & (TIDE_SLICE_SIZE - 1)) + (back << TIDE_SLICE_SHIFT);
-  return &seg->pages[slice - back];
+  uint32_t start = seg->slice_page[slice];
+  *offset = ((uintptr_t)p & TIDE_SEGMENT_MASK) - start;
+  return (tide_page *)((uint8_t *)seg->pages + (start >> 10));
 }
 
 static inline tide_page *page_of(tide_segment *seg, const void *p) {
@@ -75,25 +86,40 @@ static inline tide_page *page_of_block(tide_segment *seg, const void *p) {
   return page_offset_valid(page, offset) ? page : NULL;
 }
 
+/* Links are the next block's address xor the process's secret: a word the
+ * program writes over a free block decodes to an address outside the
+ * segment (block_next's check) unless it knows the secret. */
 static inline uintptr_t block_encode(const tide_block *next,
                                      const tide_block *at) {
+  (void)at;
   if (!TIDE_CHECKS) return (uintptr_t)next;
-  return (uintptr_t)next ^ ((uintptr_t)at >> 12) ^ tide_list_secret;
+  return (uintptr_t)next ^ tide_list_secret;
 }
 static inline tide_block *block_decode(uintptr_t enc, const tide_block *at) {
+  (void)at;
   if (!TIDE_CHECKS) return (tide_block *)enc;
-  return (tide_block *)(enc ^ ((uintptr_t)at >> 12) ^ tide_list_secret);
+  return (tide_block *)(enc ^ tide_list_secret);
 }
 /* The freed key: written when a block is freed, cleared when it is handed
- * out, so that a second free of it can be told at once. */
+ * out, so that a second free of it can be told at once.  A block freed by a
+ * thread other than its page's owner carries the key with bit 1 clear
+ * (tide_freed_key has bits 0 and 1 set): it may wait in that thread's batch
+ * (page_free_remote), where the owner cannot search for it, so that key
+ * alone is taken as proof of a double free. */
 static inline void block_mark_freed(tide_block *b) {
   if (TIDE_CHECKS) b->freed_key = tide_freed_key;
+}
+static inline void block_mark_freed_remote(tide_block *b) {
+  if (TIDE_CHECKS) b->freed_key = tide_freed_key & ~(uintptr_t)2;
 }
 static inline void block_mark_live(tide_block *b) {
   if (TIDE_CHECKS) b->freed_key = 0;
 }
 static inline bool block_has_freed_key(const tide_block *b) {
-  return TIDE_CHECKS && b->freed_key == tide_freed_key;
+  return TIDE_CHECKS && (b->freed_key | 2) == tide_freed_key;
+}
+static inline bool block_freed_remotely(const tide_block *b) {
+  return TIDE_CHECKS && b->freed_key == (tide_freed_key & ~(uintptr_t)2);
 }
 /* block_has_freed_key for the slow paths: under valgrind the word may be
  * data the program never wrote, and reading it is ours, not the program's,
@@ -166,6 +192,11 @@ tide_hidden void page_collect(tide_page *page);
 tide_hidden void page_retire(tide_heap *heap, tide_page *page);
 tide_hidden void page_free(tide_heap *heap, tide_page *page);
 tide_hidden bool page_contains_free(tide_page *page, const tide_block *b);
+/* A free of a block another thread's heap owns, batched per page; the
+ * calling thread's batch is handed over by page_remote_flush. */
+tide_hidden void page_free_remote(tide_heap *heap, tide_segment *seg, tide_page *page,
+                                  tide_block *b);
+tide_hidden void page_remote_flush(void);
 tide_hidden void *page_malloc_generic(tide_heap *heap, size_t size,
                                       unsigned bin);
 
@@ -173,7 +204,6 @@ tide_hidden void *page_malloc_generic(tide_heap *heap, size_t size,
 tide_hidden tide_page *segment_span_alloc(tide_heap *heap, unsigned slices);
 tide_hidden void segment_span_free(tide_heap *heap, tide_page *page);
 tide_hidden uint64_t segment_purge(tide_segment *seg, uint64_t now_ns, bool force, unsigned hold);
-tide_hidden void segment_usage(tide_segment *list, uint64_t *used, uint64_t *resident_free);
 tide_hidden void segment_map_set(tide_segment *seg, bool live);
 tide_hidden void segment_map_range(uintptr_t addr, size_t size, bool live);
 tide_hidden tide_segment *segment_find(const void *p);
@@ -235,6 +265,7 @@ tide_hidden void *alloc_generic(tide_heap *heap, size_t size, size_t alignment,
                                 tide_request req);
 tide_hidden size_t alloc_usable_size(const void *p, const char *func);
 tide_hidden void free_quarantine_flush(tide_heap *heap);
+
 
 /* Secure mode: the canary after a block of a size class. */
 static inline uint64_t *block_canary(const tide_page *page, const void *b) {

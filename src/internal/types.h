@@ -48,6 +48,7 @@
 #ifndef TIDE_TYPES_H
 #define TIDE_TYPES_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -72,11 +73,10 @@
 /* The largest block a segment can hold (all slices but the header's). */
 #define TIDE_LARGE_MAX ((TIDE_SLICES - 1) * TIDE_SLICE_SIZE)
 /* Free slices of a heap's segments wait 1..TIDE_PURGE_HOLD purge delays
- * before they are given back (heap_purge): the longest while the heap holds
- * fewer free resident slices than used ones (plus a floor), or while what
- * it gave back keeps being taken again. */
+ * before they are given back (heap_purge_hold): longer while what the heap
+ * gave back keeps being taken again, at least this many slices a purge. */
 #define TIDE_PURGE_HOLD 16
-#define TIDE_PURGE_FLOOR_SLICES 64 /* 4 MiB */
+#define TIDE_PURGE_REFAULT_SLICES 64 /* 4 MiB */
 /* glibc's ceiling for the dynamic mmap threshold on 64-bit. */
 #define TIDE_MMAP_THRESHOLD_MAX ((size_t)32 * 1024 * 1024)
 
@@ -89,8 +89,9 @@
 #define TIDE_MAP_BITS ((size_t)1 << (TIDE_VA_BITS - TIDE_SEGMENT_SHIFT))
 
 /* ---- Blocks -------------------------------------------------------------- */
-/* A free block.  next is stored encoded (tide_block_encode) so that a stray
- * write through a dangling pointer is caught when the list is next used, not
+/* A free block.  next is stored encoded with the process's secret
+ * (block_encode) so that a stray write through a dangling pointer is caught
+ * when the list is next used (it no longer points into the segment), not
  * followed.  freed_key marks a block as free: a free() that finds it there
  * checks the page's lists for a double free before trusting anything. */
 typedef struct tide_block {
@@ -187,6 +188,11 @@ typedef struct tide_segment {
   uint8_t *commit_end;         /* memory below is usable (BRK: below break) */
   struct tide_segment *next, *prev; /* in a heap's list or the cache */
   size_t huge_offset;          /* HUGE: the block's distance from the start */
+  /* For slice i, where its page's first slice starts (distance from the
+   * segment, a multiple of the slice size); a slice in no page points at
+   * itself.  free() finds a block's page and its offset in the page with
+   * one load from here. */
+  uint32_t slice_page[TIDE_SLICES];
   tide_page *wake_next[TIDE_SLICES]; /* links of heap->wake, by slice */
   tide_page pages[];           /* TIDE_SLICES entries (1 for huge) */
 } tide_segment;
@@ -214,6 +220,10 @@ typedef struct tide_segment {
 typedef struct tide_heap_stats {
   uint64_t requested_bytes;                   /* sizes asked for */
   uint64_t bin_malloc[TIDE_BIN_COUNT + 1];    /* [TIDE_BIN_LARGE]: large pages */
+  /* malloc's fast path counts by its direct-table index (sizes in
+   * (16(i-1), 16i]), which it has in a register: one add.  Each index
+   * belongs to one bin; the statistics fold them in. */
+  uint64_t direct_malloc[TIDE_DIRECT_COUNT];
   uint64_t bin_free[TIDE_BIN_COUNT + 1];
   uint64_t large_bytes_malloc, large_bytes_free;
   uint64_t huge_malloc, huge_free, huge_bytes_malloc, huge_bytes_free;
@@ -228,6 +238,11 @@ typedef struct tide_heap_stats {
  *   the pool lock) touches anything but wake. */
 typedef struct tide_heap {
   tide_page *direct[TIDE_DIRECT_COUNT];
+  /* Held while the heap's segments' slices or lists change (pages made or
+   * given back, purges, the top trimmed): slow paths only.  The owner takes
+   * it; so does the background purger (background_purge=1), the only other
+   * thread that purges a heap whose owner lives. */
+  pthread_mutex_t seg_lock;
   tide_page_queue queues[TIDE_BIN_COUNT + 1]; /* + TIDE_BIN_LARGE */
   tide_page_queue full;
   _Atomic(tide_page *) wake;    /* full pages that got a remote free */
@@ -250,6 +265,7 @@ typedef struct tide_heap {
   bool is_empty_heap;           /* the static sentinel no thread owns */
   struct tide_heap *all_next;   /* every heap ever made (never freed) */
   struct tide_heap *pool_next;  /* heaps of exited threads, for reuse */
+  uint32_t pool_visit;          /* last turn of heap_pool_visit it had */
 } tide_heap;
 
 /* ---- Requests, for the trace ---------------------------------------------- */

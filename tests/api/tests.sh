@@ -19,6 +19,22 @@ api_preload() {
 }
 t_test api/preload api_preload
 
+# C++: every operator new and delete is tidemalloc's, bad_alloc included.
+api_cxx() {
+  need_tide
+  command -v g++ >/dev/null 2>&1 || fail "g++ is missing (build-essential)"
+  local out=$T_BUILD/api/cxx
+  mkdir -p "$T_BUILD/api"
+  if t_stale "$out" tests/api/cxx.cpp include/tidemalloc.h; then
+    echo "+ g++ -std=c++17 -O1 -Wall -Wextra -Werror -o $out tests/api/cxx.cpp -ldl"
+    g++ -std=c++17 -O1 -g -Wall -Wextra -Werror -I"$T_ROOT/include" -o "$out.tmp" tests/api/cxx.cpp -ldl \
+      >"$out.cc.log" 2>&1 || { cat "$out.cc.log"; fail "compile error in tests/api/cxx.cpp"; }
+    mv "$out.tmp" "$out"
+  fi
+  t_prog 60 "cxx (LD_PRELOAD)" env -u TIDEMALLOC_OPTIONS "$(t_preload_env)" "$out"
+}
+t_test api/cxx-new-delete api_cxx
+
 # The prefixed-only code next to the system malloc, under ASan+UBSan: first
 # build/libtidemalloc-prefixed.a as built, then tidemalloc's own sources
 # compiled with the sanitizers (so that they check our code, not just the test).

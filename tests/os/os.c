@@ -19,6 +19,8 @@
 #include "common.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
+#include <unistd.h>
 #include <sys/mman.h>
 #include <time.h>
 
@@ -501,6 +503,69 @@ static int mode_collide(void) {
   return t_finish("collide");
 }
 
+/* A thread frees most of what it allocated, then waits (alive, idle)
+ * without another malloc.  Its free pages can only go back through the
+ * background purger: with background_purge=1 the resident memory falls
+ * back within a second; without it (the control) it stays up. */
+static int idle_pipe[2];
+static _Atomic(int) idle_ready;
+
+static void *idle_thread(void *arg) {
+  (void)arg;
+  enum { N = 64 * 1024 };
+  static void *blk[N];
+  uintptr_t last_seg = 0;
+  for (int i = 0; i < N; i++) { /* 64 MiB in 1 KiB blocks */
+    blk[i] = malloc(1024);
+    REQUIRE(blk[i], "malloc(1024)");
+    memset(blk[i], 1, 1024);
+  }
+  /* keep the first block of each 4 MiB, so no segment empties: the free
+   * pages stay in the thread's own segments */
+  for (int i = 0; i < N; i++) {
+    uintptr_t seg = (uintptr_t)blk[i] >> 22;
+    if (seg != last_seg) {
+      last_seg = seg;
+      continue;
+    }
+    free(blk[i]);
+  }
+  atomic_store(&idle_ready, 1);
+  char c;
+  ssize_t got = read(idle_pipe[0], &c, 1); /* idle until told to go */
+  (void)got;
+  return NULL;
+}
+
+static int mode_idle(int background) {
+  REQUIRE(pipe(idle_pipe) == 0, "pipe");
+  size_t rss0 = t_rss();
+  pthread_t t;
+  REQUIRE(pthread_create(&t, NULL, idle_thread, NULL) == 0, "pthread_create");
+  while (!atomic_load(&idle_ready)) sleep_ms(1);
+  size_t rss1 = t_rss(), rss2 = rss1;
+  /* no allocation here meanwhile: the main thread's own heartbeat must not
+   * be what purges */
+  int waited = 0;
+  for (; waited < 1500; waited += 10) {
+    sleep_ms(10);
+    rss2 = t_rss();
+    if (background && rss2 < rss0 + 16 * 1024 * 1024) break;
+  }
+  REQUIRE(write(idle_pipe[1], "x", 1) == 1, "write");
+  pthread_join(t, NULL);
+  printf("idle thread: RSS %zu KiB before, %zu KiB after its frees, %zu KiB %d ms later (background_purge=%d)\n",
+         rss0 / 1024, rss1 / 1024, rss2 / 1024, waited, background);
+  CHECK(rss1 >= rss0 + 48 * 1024 * 1024, "64 MiB of blocks raised RSS by only %zu KiB", (rss1 - rss0) / 1024);
+  if (background)
+    CHECK(rss2 < rss0 + 16 * 1024 * 1024, "the idle thread's free pages still resident after %d ms: +%zu KiB",
+          waited, (rss2 - rss0) / 1024);
+  else
+    CHECK(rss2 > rss0 + 40 * 1024 * 1024, "without the background purger the idle thread's pages went back "
+          "(+%zu KiB): the control does not show what the purger is for", (rss2 - rss0) / 1024);
+  return t_finish(background ? "idle background" : "idle control");
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: os MODE\n");
@@ -519,6 +584,7 @@ int main(int argc, char **argv) {
   if (!strcmp(m, "fault")) return mode_fault();
   if (!strcmp(m, "collide")) return mode_collide();
   if (!strcmp(m, "faultmid")) return mode_faultmid();
+  if (!strcmp(m, "idle")) return mode_idle(!strcmp(arg, "background"));
   fprintf(stderr, "unknown mode %s\n", m);
   return 2;
 }

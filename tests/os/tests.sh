@@ -45,6 +45,10 @@ os_pin() { need_tide; os_self pin "" purge_delay_ms=0; }
 t_test os/pinned-heap-purged os_pin
 os_pin_delayed() { need_tide; os_self pin delayed; }
 t_test os/pinned-heap-purged-after-delay os_pin_delayed
+os_idle_bg() { need_tide; os_self idle background background_purge=1; }
+t_test os/idle-thread-purged-in-background os_idle_bg
+os_idle_control() { need_tide; os_self idle; }
+t_test os/idle-thread-keeps-pages-without-purger os_idle_control
 os_sbrk() { os_self sbrk; }
 t_test os/foreign-sbrk os_sbrk
 os_fault() { need_tide; os_self fault "" fault_brk=1; }

@@ -3,6 +3,7 @@
  * usage: bad MODE   (prints the pointer it is about to misuse on stdout) */
 #include "common.h"
 
+#include <pthread.h>
 #include <sys/mman.h>
 
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11
@@ -23,6 +24,15 @@ static void say(void *p) {
 static void *launder(void *p) {
   void *volatile v = p;
   return v;
+}
+
+/* Frees its argument, after making a heap of its own (so that the free is
+ * a remote one, batched), then lingers with nothing else to do. */
+static void *free_in_thread(void *p) {
+  void *own = malloc(32);
+  free(launder(p));
+  free(own);
+  return NULL;
 }
 
 int main(int argc, char **argv) {
@@ -79,6 +89,20 @@ int main(int argc, char **argv) {
     for (int i = 0; i < 100000; i++) {
       void *q = launder(malloc(64)); /* launder: gcc drops a malloc only compared */
       if (q == launder(global_buf)) printf("malloc returned the global %p\n", q);
+    }
+  } else if (!strcmp(m, "double-cross-thread") || !strcmp(m, "double-remote-twice")) {
+    /* another thread frees the block (its free waits in that thread's batch
+     * of remote frees), then the owner, or that thread again, frees it */
+    void *p = malloc(48);
+    pthread_t t;
+    pthread_create(&t, NULL, free_in_thread, p);
+    pthread_join(t, NULL);
+    say(p);
+    if (!strcmp(m, "double-cross-thread")) {
+      free(launder(p));
+    } else {
+      pthread_create(&t, NULL, free_in_thread, p);
+      pthread_join(t, NULL);
     }
   } else if (!strcmp(m, "double-medium")) {
     void *p = malloc(20000);

@@ -30,6 +30,10 @@ wrong_interior() { wrong_case interior 'free\(\): invalid pointer PTR'; }
 t_test wrong/free-interior-pointer wrong_interior
 wrong_double() { wrong_case double 'free\(\): double free PTR'; }
 t_test wrong/double-free wrong_double
+wrong_double_cross() { wrong_case double-cross-thread 'free\(\): double free PTR'; }
+t_test wrong/double-free-after-remote-free wrong_double_cross
+wrong_double_remote() { wrong_case double-remote-twice 'free\(\): double free PTR'; }
+t_test wrong/double-free-remote-twice wrong_double_remote
 wrong_double_medium() { wrong_case double-medium 'free\(\): double free PTR'; }
 t_test wrong/double-free-medium wrong_double_medium
 wrong_realloc_freed() { wrong_case realloc-freed 'realloc\(\): (invalid pointer|double free) PTR'; }
