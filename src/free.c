@@ -60,6 +60,12 @@ static void free_release(tide_heap *heap, tide_segment *seg, tide_page *page,
     free_local(heap, page, b);
     return;
   }
+  /* A thread that only frees (a consumer) gets a heap of its own too: its
+   * remote frees are then batched, and flushed when it exits. */
+  if (tide_unlikely(heap->is_empty_heap) && !tide_slow_only()) {
+    tide_heap *mine = heap_init_thread();
+    if (mine != NULL) heap = mine;
+  }
   free_count(heap, page);
   if (page->bin == TIDE_BIN_LARGE) heap->stats.large_bytes_free += page->block_size;
   page_free_remote(heap, seg, page, b);

@@ -25,8 +25,9 @@
  *            top) or madvise gives their pages back (anywhere else).
  *   heap     per-thread state: queues of pages by size class, the segments
  *            the thread owns.  Only the owning thread touches a heap's pages'
- *            free lists; other threads push frees onto a page's atomic
- *            thread_free list, which the owner collects.
+ *            free lists; other threads batch their frees per page and push
+ *            each batch onto the page's atomic thread_free list, which the
+ *            owner collects.
  *   segment map  two bitmaps over the address space (one bit per 4 MiB):
  *            which units start a live segment, and which continue a huge
  *            one.  free() of an address we never handed out is caught here.
@@ -118,7 +119,9 @@ typedef enum tide_page_flag {
  * Invariants (owner's view, for a page in use):
  *   used = capacity - |free| - |thread_free not yet collected|... precisely:
  *   capacity == used + |free| + |local_free|, where used counts blocks
- *   handed out and not yet collected back (one on thread_free still counts);
+ *   handed out and not yet collected back (one on thread_free, or still in
+ *   the batch of the thread that freed it, page_free_remote, still counts):
+ *   so a page with a block in some thread's batch cannot be freed;
  *   capacity <= page_reserved(page); block_size == 0 <=> the slice is not a
  *   page head. */
 typedef struct tide_page {
