@@ -112,6 +112,25 @@ tide_noinline void *alloc_generic(tide_heap *heap, size_t size,
   return p;
 }
 
+/* The page's free list is empty: the blocks this thread freed into it
+ * serve next, without the slow path (which a malloc/free loop would
+ * otherwise take every `capacity` calls).  The purge clock still counts the
+ * event, once the page holds the new block (a heartbeat may free empty
+ * pages).  A call of its own, so that the fast path needs no stack frame. */
+static tide_noinline void *alloc_local_free(tide_heap *heap, tide_page *page, size_t size,
+                                            size_t idx, tide_request req) {
+  tide_block *b = page->local_free;
+  if (b == NULL || tide_slow_only()) return alloc_generic(heap, size, 0, req);
+  page->local_free = NULL;
+  page->free = block_next(b);
+  block_mark_live(b);
+  page->used++;
+  heap->stats.requested_bytes += size;
+  heap->stats.direct_malloc[idx]++;
+  if (tide_unlikely(--heap->heartbeat == 0)) heap_heartbeat(heap);
+  return b;
+}
+
 /* The fast path: a small block from the current page of its class. */
 static inline void *alloc_fast(size_t size, tide_request req) {
   tide_heap *heap = heap_get();
@@ -127,6 +146,7 @@ static inline void *alloc_fast(size_t size, tide_request req) {
       heap->stats.direct_malloc[idx]++;
       return b;
     }
+    return alloc_local_free(heap, page, size, idx, req);
   }
   return alloc_generic(heap, size, 0, req);
 }

@@ -320,8 +320,9 @@ void heap_heartbeat(tide_heap *heap) {
   uint64_t cache = init_purge_due();
   if (cache != 0 && (due == 0 || cache < due)) due = cache;
   if (due == 0) {
-    /* Nothing pending: empty kept pages start their wait now. */
-    if (heap_has_kept_pages(heap))
+    /* Nothing pending: empty kept pages start their wait now.  Looking is
+     * a walk over every class: every eighth idle heartbeat only. */
+    if ((++heap->idle_beats & 7) == 0 && heap_has_kept_pages(heap))
       heap_note_purge(heap, now + (uint64_t)tide_opt.purge_delay_ms * 1000000u);
     return;
   }

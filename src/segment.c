@@ -353,15 +353,21 @@ static bool segment_has_room(tide_segment *seg) {
  * the heap's segments: reusing one costs no page faults and adds nothing
  * to the resident set, where a purged or never used run would. */
 static tide_page *span_try_warm(tide_heap *heap, unsigned count) {
+  tide_segment *best = NULL;
+  int best_first = -1;
   for (tide_segment *seg = heap->segments; seg; seg = seg->next) {
+    if (best != NULL && seg > best) continue; /* the lowest, so the top can go */
     uint64_t warm = seg->purge_slices & seg->free_slices;
     if (__builtin_popcountll(warm) < (int)count) continue;
     unsigned committed = committed_slices(seg);
     if (committed < 64) warm &= slice_bits(0, committed);
     int first = find_run(warm, count);
-    if (first >= 0) return span_take(seg, (unsigned)first, count);
+    if (first >= 0) {
+      best = seg;
+      best_first = first;
+    }
   }
-  return NULL;
+  return best ? span_take(best, (unsigned)best_first, count) : NULL;
 }
 
 static tide_page *segment_span_alloc_locked(tide_heap *heap, unsigned count) {

@@ -260,6 +260,7 @@ typedef struct tide_heap {
   uint32_t purged_recent, refaulted_recent;
   uint32_t purge_hold;
   uint32_t heartbeat;           /* events until the purge clock is read */
+  uint32_t idle_beats;          /* heartbeats with nothing to purge */
   /* Secure mode: a ring of freed blocks (zeroed) not yet given back to their
    * pages, oldest at quarantine_head. */
   tide_block *quarantine[TIDE_QUARANTINE_SLOTS];
