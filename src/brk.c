@@ -241,18 +241,9 @@ tide_segment *brk_segment_new(size_t first_commit, bool grow) {
                                        grow, &dirty);
   tide_segment *seg = (tide_segment *)at;
   if (seg != NULL) {
-    /* Fresh break memory reads as zero, but say so: tools that emulate brk
-     * (valgrind) do not promise it, and a reused unit holds anything. */
-    seg->guards = 0;
-    seg->in_full_list = 0;
-    seg->in_brk = 0;
-    seg->guard_bytes = 0;
-    seg->kind = TIDE_SEG_BRK;
-    seg->size = TIDE_SEGMENT_SIZE;
     uint8_t *end = (uint8_t *)at + TIDE_SEGMENT_SIZE;
     bool top = brk_heap.brk < (uintptr_t)end;
-    seg->commit_end = top ? (uint8_t *)brk_heap.brk : end;
-    __atomic_store_n(&seg->capped, top ? 0 : 1, __ATOMIC_RELAXED);
+    tide_segment_header_init(seg, TIDE_SEG_BRK, top ? (uint8_t *)brk_heap.brk : end, !top);
     if (top) brk_heap.top = seg;
     bits_set(brk_heap.segs, unit_index(at), 1, true);
     brk_heap.segments++;

@@ -217,14 +217,7 @@ static tide_segment *segment_new(unsigned slices_needed) {
     seg = os_mmap_aligned(TIDE_SEGMENT_SIZE, TIDE_SEGMENT_SIZE);
     if (seg == NULL) return NULL;
     os_name(seg, TIDE_SEGMENT_SIZE, "tidemalloc segment");
-    seg->guards = 0;
-    seg->in_full_list = 0;
-    seg->in_brk = 0;
-    seg->guard_bytes = 0;
-    seg->capped = 0;
-    seg->kind = TIDE_SEG_MMAP;
-    seg->size = TIDE_SEGMENT_SIZE;
-    seg->commit_end = (uint8_t *)seg + TIDE_SEGMENT_SIZE;
+    tide_segment_header_init(seg, TIDE_SEG_MMAP, (uint8_t *)seg + TIDE_SEGMENT_SIZE, false);
     seg->purge_slices = seg->purged_slices = 0;
     seg->purge_deadline_ns = 0;
   } else if (seg->kind == TIDE_SEG_BRK) {

@@ -86,19 +86,19 @@ static inline tide_page *page_of_block(tide_segment *seg, const void *p) {
   return page_offset_valid(page, offset) ? page : NULL;
 }
 
-/* Links are the next block's address xor the process's secret: a word the
+/* Links are stored as glibc's safe-linking does, with the process's secret
+ * besides: next ^ (the link's own address >> 12) ^ secret.  A word the
  * program writes over a free block decodes to an address outside the
- * segment (block_next's check) unless it knows the secret. */
+ * segment (block_next's check) unless it knows the secret, and a link
+ * copied from one free block into another decodes wrong as well. */
 static inline uintptr_t block_encode(const tide_block *next,
                                      const tide_block *at) {
-  (void)at;
   if (!TIDE_CHECKS) return (uintptr_t)next;
-  return (uintptr_t)next ^ tide_list_secret;
+  return (uintptr_t)next ^ ((uintptr_t)at >> 12) ^ tide_list_secret;
 }
 static inline tide_block *block_decode(uintptr_t enc, const tide_block *at) {
-  (void)at;
   if (!TIDE_CHECKS) return (tide_block *)enc;
-  return (tide_block *)(enc ^ tide_list_secret);
+  return (tide_block *)(enc ^ ((uintptr_t)at >> 12) ^ tide_list_secret);
 }
 /* The freed key: written when a block is freed, cleared when it is handed
  * out, so that a second free of it can be told at once.  A block freed by a

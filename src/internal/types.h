@@ -90,10 +90,10 @@
 #define TIDE_MAP_BITS ((size_t)1 << (TIDE_VA_BITS - TIDE_SEGMENT_SHIFT))
 
 /* ---- Blocks -------------------------------------------------------------- */
-/* A free block.  next is stored encoded with the process's secret
- * (block_encode) so that a stray write through a dangling pointer is caught
- * when the list is next used (it no longer points into the segment), not
- * followed.  freed_key marks a block as free: a free() that finds it there
+/* A free block.  next is stored encoded with its own address and the
+ * process's secret (block_encode) so that a stray write through a dangling
+ * pointer is caught when the list is next used (it no longer points into
+ * the segment), not followed.  freed_key marks a block as free: a free() that finds it there
  * checks the page's lists for a double free before trusting anything. */
 typedef struct tide_block {
   uintptr_t next_encoded;
@@ -199,6 +199,22 @@ typedef struct tide_segment {
   tide_page *wake_next[TIDE_SLICES]; /* links of heap->wake, by slice */
   tide_page pages[];           /* TIDE_SLICES entries (1 for huge) */
 } tide_segment;
+
+/* The header fields a segment must have before it is used, whoever made it
+ * (brk.c for brk units, segment.c for mappings): memory that held an
+ * earlier segment, or that valgrind's brk emulation hands out, may hold
+ * anything. */
+static inline void tide_segment_header_init(tide_segment *seg, uint32_t kind,
+                                            uint8_t *commit_end, bool capped) {
+  seg->guards = 0;
+  seg->in_full_list = 0;
+  seg->in_brk = 0;
+  seg->guard_bytes = 0;
+  seg->kind = kind;
+  seg->size = (size_t)1 << TIDE_SEGMENT_SHIFT;
+  seg->commit_end = commit_end;
+  __atomic_store_n(&seg->capped, capped ? 1 : 0, __ATOMIC_RELAXED);
+}
 
 /* Secure mode's guard pages in a segment: the unused tail of the header
  * slice (between the header and the first page), and the last slice (between
