@@ -119,6 +119,7 @@ tide_noinline void *alloc_generic(tide_heap *heap, size_t size,
  * pages).  A call of its own, so that the fast path needs no stack frame. */
 static tide_noinline void *alloc_local_free(tide_heap *heap, tide_page *page, size_t size,
                                             size_t idx, tide_request req) {
+  (void)page_free_head(page); /* empty, or a link was overwritten */
   tide_block *b = page->local_free;
   if (b == NULL || tide_slow_only()) return alloc_generic(heap, size, 0, req);
   page->local_free = NULL;
@@ -138,8 +139,8 @@ static inline void *alloc_fast(size_t size, tide_request req) {
     size_t idx = (size + TIDE_ALIGN - 1) / TIDE_ALIGN;
     tide_page *page = heap->direct[idx];
     tide_block *b = page->free;
-    if (tide_likely(b != NULL)) {
-      page->free = block_next(b);
+    if (tide_likely(block_in_page_segment(page, b))) {
+      page->free = block_decode(b->next_encoded, b);
       block_mark_live(b);
       page->used++;
       heap->stats.requested_bytes += size;
@@ -244,7 +245,7 @@ static tide_page *alloc_lookup(const void *p, const char *func, tide_segment **s
   tide_page *page;
   if (seg->kind == TIDE_SEG_HUGE) {
     page = &seg->pages[0];
-    if (p != page_start(page) || page->used == 0) page = NULL;
+    if (p != page_start(page) || page_used(page) == 0) page = NULL;
   } else {
     page = page_of_block(seg, p);
   }
@@ -359,7 +360,6 @@ static void *alloc_new_aligned(size_t size, size_t alignment, bool nothrow) {
   return alloc_new_failed(size, alignment, nothrow);
 }
 
-#define TIDE_CXX __attribute__((visibility("default")))
 void *_Znwm(size_t size);
 void *_Znam(size_t size);
 void *_ZnwmRKSt9nothrow_t(size_t size, const void *tag);

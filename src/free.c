@@ -28,10 +28,21 @@ static tide_noinline void free_local_slow(tide_heap *heap, tide_page *page) {
     }
     heap_page_unfull(heap, page);
   }
-  if (page->used == 0) page_retire(heap, page);
+  if (page_used(page) == 0) page_retire(heap, page);
   /* A program that only frees must still give memory back in time.  Only
    * here, at the top: the heartbeat may free pages a caller is walking. */
   if (--heap->heartbeat == 0) heap_heartbeat(heap);
+}
+
+static inline __attribute__((always_inline)) bool free_count_down(tide_page *page) {
+#if defined(__x86_64__)
+  __asm__ goto("subl $1, %0\n\tjle %l[done]" : : "m"(page->used) : "memory", "cc" : done);
+  return false;
+done:
+  return true;
+#else
+  return tide_unlikely(--*(int32_t *)&page->used <= 0);
+#endif
 }
 
 /* Push b onto its own page's local list; the page's flags and count say
@@ -41,7 +52,11 @@ static inline void free_local(tide_heap *heap, tide_page *page, tide_block *b) {
   block_mark_freed(b);
   page->local_free = b;
   free_count(heap, page);
-  if (tide_unlikely(--page->used == 0 || page->flags != 0)) {
+  /* One signed test: the count reached 0, or the page is parked full (the
+   * mark makes it negative; a page with a block to free counts at least 1,
+   * so the subtraction never wraps).  On x86-64 the decrement in memory and
+   * the jump on its own flags, which compilers do not fuse for "<= 0". */
+  if (free_count_down(page)) {
     /* The sole page of its class stays (page_retire would keep it): a
      * malloc/free loop must not pay a call for it. */
     if (page->flags == 0 && page->next == NULL && page->prev == NULL) {
@@ -65,6 +80,11 @@ static void free_release(tide_heap *heap, tide_segment *seg, tide_page *page,
   if (tide_unlikely(heap->is_empty_heap) && !tide_slow_only()) {
     tide_heap *mine = heap_init_thread();
     if (mine != NULL) heap = mine;
+    /* The heap it got may be a parked one: the block's own. */
+    if (seg->heap == heap) {
+      free_local(heap, page, b);
+      return;
+    }
   }
   free_count(heap, page);
   if (page->bin == TIDE_BIN_LARGE) heap->stats.large_bytes_free += page->block_size;
@@ -160,16 +180,12 @@ static tide_noinline void free_generic(void *p, const char *func) {
  * else, a bad pointer included, goes to free_generic, so that this path
  * makes no call but a tail call. */
 static inline __attribute__((always_inline)) void free_block(void *p, const char *func) {
-  if (tide_likely(segmap_fast_test(p))) {
-    tide_segment *seg = segment_of(p);
-    tide_heap *heap = heap_get();
-    uintptr_t offset;
-    tide_page *page = page_lookup(seg, p, &offset);
-    /* One register for the page: left alone, gcc rebuilds the address of
-     * page->capacity from the slice index (three more instructions). */
-    __asm__("" : "+r"(page));
-    if (tide_likely(seg->fast_heap == heap && page_offset_valid(page, offset) &&
-                    !block_has_freed_key(p))) {
+  tide_heap *heap = heap_get();
+  /* One compare: the map's tag for p's unit is this heap's only if a
+   * segment of this heap starts there (so its header can be read). */
+  if (tide_likely(segmap_fast_tag(p) == heap->fast_tag)) {
+    tide_page *page = page_lookup(segment_of(p), p);
+    if (tide_likely(page_block_valid_local(page, p) && !block_may_have_freed_key(p))) {
       free_local(heap, page, p);
       return;
     }
@@ -184,61 +200,26 @@ void __libc_free(void *p) tide_alias(tide_free);
 #endif
 
 /* C++'s operator delete, every form (see alloc.c's operator new): the size
- * and alignment they pass add nothing that free() needs. */
+ * and alignment they pass add nothing that free() needs.  Each form is a
+ * prototype (C has none from a header) and a definition naming itself in
+ * reports. */
 #if TIDE_OVERRIDE && SIZE_MAX == UINT64_MAX
-#define TIDE_CXX __attribute__((visibility("default")))
-void  _ZdlPvm(void *p, size_t size);
-void  _ZdaPvm(void *p, size_t size);
-void  _ZdlPvRKSt9nothrow_t(void *p, const void *tag);
-void  _ZdaPvRKSt9nothrow_t(void *p, const void *tag);
-void  _ZdlPvSt11align_val_t(void *p, size_t alignment);
-void  _ZdaPvSt11align_val_t(void *p, size_t alignment);
-void  _ZdlPvmSt11align_val_t(void *p, size_t size, size_t alignment);
-void  _ZdaPvmSt11align_val_t(void *p, size_t size, size_t alignment);
-void  _ZdlPvSt11align_val_tRKSt9nothrow_t(void *p, size_t alignment, const void *tag);
-void  _ZdaPvSt11align_val_tRKSt9nothrow_t(void *p, size_t alignment, const void *tag);
 void _ZdlPv(void *p) tide_alias(tide_free);
 void _ZdaPv(void *p) tide_alias(tide_free);
-TIDE_CXX void _ZdlPvm(void *p, size_t size) {
-  (void)size;
-  free_block(p, "operator delete");
-}
-TIDE_CXX void _ZdaPvm(void *p, size_t size) {
-  (void)size;
-  free_block(p, "operator delete[]");
-}
-TIDE_CXX void _ZdlPvRKSt9nothrow_t(void *p, const void *tag) {
-  (void)tag;
-  free_block(p, "operator delete");
-}
-TIDE_CXX void _ZdaPvRKSt9nothrow_t(void *p, const void *tag) {
-  (void)tag;
-  free_block(p, "operator delete[]");
-}
-TIDE_CXX void _ZdlPvSt11align_val_t(void *p, size_t alignment) {
-  (void)alignment;
-  free_block(p, "operator delete");
-}
-TIDE_CXX void _ZdaPvSt11align_val_t(void *p, size_t alignment) {
-  (void)alignment;
-  free_block(p, "operator delete[]");
-}
-TIDE_CXX void _ZdlPvmSt11align_val_t(void *p, size_t size, size_t alignment) {
-  (void)size, (void)alignment;
-  free_block(p, "operator delete");
-}
-TIDE_CXX void _ZdaPvmSt11align_val_t(void *p, size_t size, size_t alignment) {
-  (void)size, (void)alignment;
-  free_block(p, "operator delete[]");
-}
-TIDE_CXX void _ZdlPvSt11align_val_tRKSt9nothrow_t(void *p, size_t alignment, const void *tag) {
-  (void)alignment, (void)tag;
-  free_block(p, "operator delete");
-}
-TIDE_CXX void _ZdaPvSt11align_val_tRKSt9nothrow_t(void *p, size_t alignment, const void *tag) {
-  (void)alignment, (void)tag;
-  free_block(p, "operator delete[]");
-}
+#define TIDE_UNUSED __attribute__((unused))
+#define TIDE_DELETE(name, func, ...)                  \
+  void name(void *p, __VA_ARGS__);                    \
+  TIDE_CXX void name(void *p, __VA_ARGS__) { free_block(p, func); }
+#define TIDE_DELETE_FORMS(kind, func)                                                         \
+  TIDE_DELETE(_Zd##kind##Pvm, func, TIDE_UNUSED size_t size)                                  \
+  TIDE_DELETE(_Zd##kind##PvRKSt9nothrow_t, func, TIDE_UNUSED const void *tag)                 \
+  TIDE_DELETE(_Zd##kind##PvSt11align_val_t, func, TIDE_UNUSED size_t alignment)               \
+  TIDE_DELETE(_Zd##kind##PvmSt11align_val_t, func, TIDE_UNUSED size_t size,                   \
+              TIDE_UNUSED size_t alignment)                                                   \
+  TIDE_DELETE(_Zd##kind##PvSt11align_val_tRKSt9nothrow_t, func, TIDE_UNUSED size_t alignment, \
+              TIDE_UNUSED const void *tag)
+TIDE_DELETE_FORMS(l, "operator delete")
+TIDE_DELETE_FORMS(a, "operator delete[]")
 #endif
 
 /* The size must be one the block could have been asked for. */

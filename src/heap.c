@@ -17,7 +17,8 @@ tide_page tide_page_empty;
 tide_heap tide_heap_empty = {
     .direct = {[0 ... TIDE_DIRECT_COUNT - 1] = &tide_page_empty},
     .seg_lock = PTHREAD_MUTEX_INITIALIZER,
-    .is_empty_heap = true};
+    .is_empty_heap = true,
+    .fast_tag = TIDE_TAG_NEVER};
 __thread tide_heap *tide_tls_heap
     __attribute__((tls_model("initial-exec"))) = &tide_heap_empty;
 
@@ -87,7 +88,7 @@ void heap_queue_remove(tide_heap *heap, tide_page_queue *q, tide_page *page) {
 /* A full page got a block back: it may serve malloc again. */
 void heap_page_unfull(tide_heap *heap, tide_page *page) {
   heap_queue_remove(heap, &heap->full, page);
-  page->flags &= (uint8_t)~TIDE_PAGE_IN_FULL;
+  page_mark_unfull(page);
   atomic_fetch_and(&page->thread_free, ~TIDE_TF_FULL);
   /* Behind the current page: it keeps serving until it runs dry. */
   heap_queue_append(heap, &heap->queues[page->bin], page);
@@ -104,8 +105,8 @@ void heap_wake_drain(tide_heap *heap) {
     if (page->flags & TIDE_PAGE_IN_FULL) {
       page_collect(page);
       if (page->bin == TIDE_BIN_LARGE) {
-        if (page->used == 0) page_free(heap, page);
-      } else if (page->used == 0) {
+        if (page_used(page) == 0) page_free(heap, page);
+      } else if (page_used(page) == 0) {
         heap_page_unfull(heap, page);
         page_retire(heap, page);
       } else if (page_has_free(page)) {
@@ -159,7 +160,7 @@ void heap_note_purge(tide_heap *heap, uint64_t deadline_ns) {
 static bool heap_has_kept_pages(tide_heap *heap) {
   for (unsigned bin = 1; bin < TIDE_BIN_COUNT; bin++) {
     tide_page *page = heap->queues[bin].first;
-    if (page && page->used == 0 && page->next == NULL) return true;
+    if (page && page_used(page) == 0 && page->next == NULL) return true;
   }
   return false;
 }
@@ -167,7 +168,7 @@ static bool heap_has_kept_pages(tide_heap *heap) {
 static void heap_free_kept_pages(tide_heap *heap) {
   for (unsigned bin = 1; bin < TIDE_BIN_COUNT; bin++) {
     tide_page *page = heap->queues[bin].first;
-    if (page && page->used == 0 && page->next == NULL) page_free(heap, page);
+    if (page && page_used(page) == 0 && page->next == NULL) page_free(heap, page);
   }
 }
 
@@ -219,27 +220,34 @@ static void heap_purge_own_locked(tide_heap *heap, uint64_t now, bool force) {
 
 static void heap_purge_pooled(uint64_t now);
 
-static void heap_purge(tide_heap *heap, bool force) {
-  int req = tide_tls_request;
-  size_t req_size = tide_tls_request_size;
-  trace_request(TIDE_REQ_PURGE, 0);
+/* What no single heap owns: the mapped-segment and huge caches, the brk
+ * pool and the parked heaps. */
+static void heap_purge_process(uint64_t now, bool force) {
+  init_purge_taken();
+  segment_cache_purge(now, force);
+  huge_cache_expire(now, force);
+  brk_pool_purge(now, force);
+  heap_purge_pooled(now);
+}
+
+static void heap_purge_traced(tide_heap *heap, bool force) {
   uint64_t now = init_clock_ns();
   heap_purge_own(heap, now, force);
   /* The process-wide part runs in a thread's own turn only: a parked heap
    * being collected (heap_reclaim_pooled) must not start another visit of
    * the pool from inside one. */
-  if (heap != tide_tls_heap) {
-    trace_request((tide_request)req, req_size);
-    return;
-  }
+  if (heap != tide_tls_heap) return;
   uint64_t cache = init_purge_due();
-  if (force || (cache != 0 && now >= cache)) {
-    init_purge_taken();
-    segment_cache_purge(now, force);
-    huge_cache_expire(now, force);
-    brk_pool_purge(now, force);
-    heap_purge_pooled(now);
-  }
+  if (force || (cache != 0 && now >= cache)) heap_purge_process(now, force);
+}
+
+/* The trace names the purge's system calls, then the request it interrupted
+ * again. */
+static void heap_purge(tide_heap *heap, bool force) {
+  int req = tide_tls_request;
+  size_t req_size = tide_tls_request_size;
+  trace_request(TIDE_REQ_PURGE, 0);
+  heap_purge_traced(heap, force);
   trace_request((tide_request)req, req_size);
 }
 
@@ -260,13 +268,7 @@ static struct {
 static void bg_pass(void) {
   uint64_t now = init_clock_ns();
   uint64_t due = init_purge_due();
-  if (due != 0 && now >= due) {
-    init_purge_taken();
-    segment_cache_purge(now, false);
-    huge_cache_expire(now, false);
-    brk_pool_purge(now, false);
-    heap_purge_pooled(now);
-  }
+  if (due != 0 && now >= due) heap_purge_process(now, false);
   /* Heaps are never freed and the list only grows at its head: it can be
    * walked without the heaps' lock. */
   tide_heap *h = __atomic_load_n(&heaps.all, __ATOMIC_ACQUIRE);
@@ -391,7 +393,7 @@ void heap_collect(tide_heap *heap, bool force) {
     while (page) {
       tide_page *next = page->next;
       page_collect(page);
-      if (page->used == 0) {
+      if (page_used(page) == 0) {
         if (force)
           page_free(heap, page);
         else
@@ -404,7 +406,7 @@ void heap_collect(tide_heap *heap, bool force) {
   while (page) {
     tide_page *next = page->next;
     page_collect(page);
-    if (page->used == 0)
+    if (page_used(page) == 0)
       page_free(heap, page);
     else if (page_has_free(page))
       heap_page_unfull(heap, page);
@@ -431,6 +433,11 @@ static tide_heap *heap_new_locked(void) {
   pthread_mutex_init(&heap->seg_lock, NULL);
   for (unsigned i = 0; i < TIDE_DIRECT_COUNT; i++) heap->direct[i] = &tide_page_empty;
   heap->heartbeat = HEARTBEAT_EVENTS;
+  /* Heaps are never freed, only pooled and adopted again with their
+   * segments: a tag stays its heap's for good. */
+  heap->fast_tag = heaps.created < TIDE_TAG_NEVER - TIDE_TAG_FIRST
+                       ? (uint16_t)(TIDE_TAG_FIRST + heaps.created)
+                       : TIDE_TAG_NEVER;
   heap->all_next = heaps.all;
   __atomic_store_n(&heaps.all, heap, __ATOMIC_RELEASE); /* bg_pass walks it unlocked */
   heaps.created++;

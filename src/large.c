@@ -102,9 +102,9 @@ static size_t huge_offset(size_t alignment) {
 }
 
 static void huge_init(tide_segment *seg, size_t map_size, size_t offset) {
-  seg->heap = seg->fast_heap = NULL;
+  seg->heap = NULL; /* segment_map_set leaves huge segments' tag SLOW */
   seg->in_brk = 0;
-  memset(seg->slice_page, 0, sizeof(seg->slice_page));
+  for (unsigned i = 0; i < TIDE_SLICES; i++) seg->slice_page[i] = segment_page_offset(0);
   seg->kind = TIDE_SEG_HUGE;
   seg->size = map_size;
   seg->commit_end = (uint8_t *)seg + map_size;
@@ -224,7 +224,7 @@ static void huge_adjust_threshold(size_t block) {
 void huge_free(tide_segment *seg, void *p) {
   tide_page *page = &seg->pages[0];
   if (p != page_start(page)) tide_fatal("free", "invalid pointer", p);
-  if (page->used == 0) tide_fatal("free", "double free", p);
+  if (page_used(page) == 0) tide_fatal("free", "double free", p);
   if (seg->in_brk) {
     page->used = 0;
     segment_map_set(seg, false);

@@ -23,6 +23,7 @@ static void page_init(tide_page *page, unsigned bin, size_t block_size) {
   tide_assert(odd * inv == 1 || block_size == 0);
   page->block_shift = (uint8_t)shift;
   page->block_odd_inv = inv;
+  page->grid_base = (uint32_t)(uintptr_t)page_start(page) * inv;
   page->capacity = 0;
   page->used = 0;
   page->free = page->local_free = NULL;
@@ -176,17 +177,32 @@ void page_collect(tide_page *page) {
   uint32_t count = 1;
   tide_block *last = first;
   for (tide_block *next; (next = block_next_slow(last)) != NULL; last = next) count++;
-  if (tide_unlikely(count > page->used))
+  if (tide_unlikely(count > page_used(page)))
     tide_fatal("free", "corrupted remote free list in page", page_start(page));
   last->next_encoded = block_encode(page->free, last);
   page->free = first;
   page->used -= count;
 }
 
+/* The head of page's free list left its segment: the link of the block
+ * malloc handed out last was overwritten after that block was freed.  Name
+ * that block, the one the program wrote through a dangling pointer: the
+ * carved block whose link still decodes to the bad value (unless the
+ * program, which owns it again, has changed it since; then the bad value). */
+_Noreturn void page_free_list_corrupt(const tide_page *page, const tide_block *bad) {
+  uint8_t *start = page_start(page);
+  for (uint32_t i = 0; i < page->capacity; i++) {
+    const tide_block *b = (const tide_block *)(start + (size_t)i * page->block_size);
+    if (tide_unlikely(tide_valgrind)) VALGRIND_MAKE_MEM_DEFINED(b, sizeof(*b));
+    if (block_decode(b->next_encoded, b) == bad) tide_fatal("malloc", "corrupted free list at", b);
+  }
+  tide_fatal("malloc", "corrupted free list at", bad);
+}
+
 /* Is b on one of page's free lists?  Only asked when b carries the freed
  * key, so a double free is told apart from a user's data by looking. */
 bool page_contains_free(tide_page *page, const tide_block *b) {
-  for (tide_block *f = page->free; f; f = block_next_slow(f))
+  for (tide_block *f = page_free_head(page); f; f = block_next_slow(f))
     if (f == b) return true;
   for (tide_block *f = page->local_free; f; f = block_next_slow(f))
     if (f == b) return true;
@@ -216,7 +232,7 @@ void *page_alloc_large(tide_heap *heap, size_t size) {
   page_init(page, TIDE_BIN_LARGE, (size_t)slices << TIDE_SLICE_SHIFT);
   heap->stats.bin_pages[TIDE_BIN_LARGE]++;
   page->capacity = page->used = 1;
-  page->flags = TIDE_PAGE_IN_FULL;
+  page_mark_full(page);
   tide_store(&page->thread_free, TIDE_TF_FULL);
   heap_queue_push(heap, &heap->full, page);
   tide_block *b = (tide_block *)page_start(page);
@@ -234,17 +250,17 @@ static bool page_to_full(tide_heap *heap, tide_page *page) {
   if (!atomic_compare_exchange_strong(&page->thread_free, &expected, TIDE_TF_FULL))
     return false;
   heap_queue_remove(heap, &heap->queues[page->bin], page);
-  page->flags |= TIDE_PAGE_IN_FULL;
+  page_mark_full(page);
   heap_queue_push(heap, &heap->full, page);
   return true;
 }
 
 /* Give the page's slices back to its segment. */
 void page_free(tide_heap *heap, tide_page *page) {
-  tide_assert(page->used == 0);
+  tide_assert(page_used(page) == 0);
   if (page->flags & TIDE_PAGE_IN_FULL) {
     heap_queue_remove(heap, &heap->full, page);
-    page->flags &= (uint8_t)~TIDE_PAGE_IN_FULL;
+    page_mark_unfull(page);
   } else {
     heap_queue_remove(heap, &heap->queues[page->bin], page);
   }
@@ -305,7 +321,7 @@ void *page_malloc_generic(tide_heap *heap, size_t size, unsigned bin) {
     heap_queue_push(heap, q, page);
   }
   heap_update_direct(heap, bin);
-  tide_block *b = page->free;
+  tide_block *b = page_free_head(page);
   page->free = block_next_slow(b);
   block_mark_live(b);
   page->used++;

@@ -11,7 +11,7 @@
 
 _Atomic(uint64_t) tide_segmap_head[TIDE_MAP_BITS / 64];
 _Atomic(uint64_t) tide_segmap_cont[TIDE_MAP_BITS / 64];
-_Atomic(uint8_t) tide_segmap_fast[TIDE_MAP_BITS];
+_Atomic(uint16_t) tide_segmap_fast[TIDE_MAP_BITS];
 
 #define ALL_SLICES (~0ULL)
 #define FREE_WHEN_EMPTY (~1ULL) /* every slice but the header */
@@ -43,7 +43,7 @@ void segment_map_range(uintptr_t addr, size_t size, bool live) {
   if (unit + units > TIDE_MAP_BITS) return; /* beyond the map: never ours */
   map_bits(tide_segmap_head, unit, 1, live);
   map_bits(tide_segmap_cont, unit + 1, units - 1, live);
-  tide_store(&tide_segmap_fast[unit], live ? 1 : 0);
+  tide_store(&tide_segmap_fast[unit], live ? TIDE_TAG_SLOW : TIDE_TAG_NONE);
   if (live)
     tide_add(&seg_live, 1);
   else
@@ -52,6 +52,15 @@ void segment_map_range(uintptr_t addr, size_t size, bool live) {
 
 void segment_map_set(tide_segment *seg, bool live) {
   segment_map_range((uintptr_t)seg, seg->size, live);
+}
+
+/* The owner of a live segment that is not huge, or NULL.  Its tag goes in
+ * the map unless every free must take the checked path (secure mode,
+ * valgrind): only then do frees of the owner's blocks take the fast path. */
+void segment_set_owner(tide_segment *seg, tide_heap *heap) {
+  seg->heap = heap;
+  uint16_t tag = heap != NULL && !tide_slow_only() ? heap->fast_tag : TIDE_TAG_SLOW;
+  tide_store(&tide_segmap_fast[(uintptr_t)seg >> TIDE_SEGMENT_SHIFT], tag);
 }
 
 uint64_t segment_count(void) { return tide_load(&seg_live); }
@@ -180,7 +189,7 @@ static uint64_t segment_usable_slices(void) {
 
 static void segment_reset(tide_segment *seg) {
   memset(seg->pages, 0, TIDE_SLICES * sizeof(tide_page));
-  for (unsigned i = 0; i < TIDE_SLICES; i++) seg->slice_page[i] = (uint32_t)i << TIDE_SLICE_SHIFT;
+  for (unsigned i = 0; i < TIDE_SLICES; i++) seg->slice_page[i] = segment_page_offset(i);
   seg->free_slices = segment_usable_slices();
   seg->in_full_list = 0;
   segment_guard(seg);
@@ -308,10 +317,7 @@ static tide_page *span_take(tide_segment *seg, unsigned first, unsigned count) {
     seg->purged_slices &= ~bits;
     if (seg->heap) seg->heap->refaulted_recent += (uint32_t)__builtin_popcountll(reused);
   }
-  for (unsigned j = 0; j < count; j++) {
-    seg->pages[first + j].slice_offset = (uint8_t)j;
-    seg->slice_page[first + j] = first << TIDE_SLICE_SHIFT;
-  }
+  for (unsigned j = 0; j < count; j++) seg->slice_page[first + j] = segment_page_offset(first);
   tide_page *page = &seg->pages[first];
   page->slice_count = (uint8_t)count;
   return page;
@@ -381,8 +387,7 @@ static tide_page *segment_span_alloc_locked(tide_heap *heap, unsigned count) {
   seg = segment_new(count);
   if (seg == NULL) return NULL;
   segment_reset(seg);
-  seg->heap = heap;
-  seg->fast_heap = tide_slow_only() ? NULL : heap;
+  segment_set_owner(seg, heap);
   list_push(&heap->segments, seg);
   return span_try(seg, count);
 }
@@ -409,10 +414,7 @@ static void segment_span_free_locked(tide_heap *heap, tide_page *page) {
   unsigned first = (unsigned)(page - seg->pages);
   unsigned count = page->slice_count;
   memset(page, 0, sizeof(*page));
-  for (unsigned j = 0; j < count; j++) {
-    seg->pages[first + j].slice_offset = 0;
-    seg->slice_page[first + j] = (first + j) << TIDE_SLICE_SHIFT;
-  }
+  for (unsigned j = 0; j < count; j++) seg->slice_page[first + j] = segment_page_offset(first + j);
   uint64_t bits = slice_bits(first, count);
   seg->free_slices |= bits;
   if (seg->in_full_list) {
@@ -422,7 +424,7 @@ static void segment_span_free_locked(tide_heap *heap, tide_page *page) {
   }
   if (seg->free_slices == segment_usable_slices()) {
     list_remove(heap_list_of(heap, seg), seg);
-    seg->heap = seg->fast_heap = NULL;
+    segment_set_owner(seg, NULL);
     seg->purge_slices |= bits; /* purged if the segment is kept */
     segment_release(seg);
     return;

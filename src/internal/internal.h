@@ -12,15 +12,17 @@
 /* ---- Segment map (segment.c) ---------------------------------------------- */
 extern tide_hidden _Atomic(uint64_t) tide_segmap_head[TIDE_MAP_BITS / 64];
 extern tide_hidden _Atomic(uint64_t) tide_segmap_cont[TIDE_MAP_BITS / 64];
-/* The head bits again, one byte each, for free()'s fast path: one load and
- * a compare instead of a shift, a load and a bit test.  32 MiB of bss, of
- * which only the pages over addresses we use are ever touched. */
-extern tide_hidden _Atomic(uint8_t) tide_segmap_fast[TIDE_MAP_BITS];
+/* The segment map's tags (types.h), one 16-bit word per unit, for free()'s
+ * fast path: one load and one compare decide both "a segment of ours" and
+ * "owned by the calling thread".  64 MiB of bss, of which only the pages
+ * over addresses we use are ever touched. */
+extern tide_hidden _Atomic(uint16_t) tide_segmap_fast[TIDE_MAP_BITS];
 
-static inline bool segmap_fast_test(const void *p) {
+/* The tag of the unit holding p: TIDE_TAG_NONE beyond the map. */
+static inline uint16_t segmap_fast_tag(const void *p) {
   uintptr_t unit = (uintptr_t)p >> TIDE_SEGMENT_SHIFT;
-  if (tide_unlikely(unit >= TIDE_MAP_BITS)) return false;
-  return tide_load(&tide_segmap_fast[unit]) != 0;
+  if (tide_unlikely(unit >= TIDE_MAP_BITS)) return TIDE_TAG_NONE;
+  return tide_load(&tide_segmap_fast[unit]);
 }
 
 static inline bool segmap_test(_Atomic(uint64_t) *map, uintptr_t addr) {
@@ -34,21 +36,34 @@ static inline tide_segment *segment_of(const void *p) {
   return (tide_segment *)((uintptr_t)p & ~(uintptr_t)TIDE_SEGMENT_MASK);
 }
 
-/* The page holding p, for a segment that is not huge; *offset is p's
- * distance from the page's first block.  The page descriptor's address is
- * pages + (first slice << 6): the slice offset shifted right by 10. */
-_Static_assert(sizeof(tide_page) == (1 << (TIDE_SLICE_SHIFT - 10)), "page_lookup's shift");
-static inline tide_page *page_lookup(tide_segment *seg, const void *p,
-                                     uintptr_t *offset) {
-  uintptr_t slice = ((uintptr_t)p & TIDE_SEGMENT_MASK) >> TIDE_SLICE_SHIFT;
-  uint32_t start = seg->slice_page[slice];
-  *offset = ((uintptr_t)p & TIDE_SEGMENT_MASK) - start;
-  return (tide_page *)((uint8_t *)seg->pages + (start >> 10));
+/* The page holding p, for a segment that is not huge: one load from the
+ * segment's slice table, which holds the descriptor's offset. */
+static inline uint32_t segment_page_offset(unsigned slice) {
+  return (uint32_t)(offsetof(tide_segment, pages) + slice * sizeof(tide_page));
+}
+
+static inline tide_page *page_lookup(tide_segment *seg, const void *p) {
+  uintptr_t slice = ((uintptr_t)p >> TIDE_SLICE_SHIFT) & (TIDE_SLICES - 1);
+  return (tide_page *)((uint8_t *)seg + seg->slice_page[slice]);
 }
 
 static inline tide_page *page_of(tide_segment *seg, const void *p) {
-  uintptr_t offset;
-  return page_lookup(seg, p, &offset);
+  return page_lookup(seg, p);
+}
+
+/* Blocks out, without page->used's full mark. */
+static inline uint32_t page_used(const tide_page *page) {
+  return page->used & ~TIDE_USED_FULL;
+}
+
+/* Parked in heap->full, or out again: the flag and used's mark together. */
+static inline void page_mark_full(tide_page *page) {
+  page->flags |= TIDE_PAGE_IN_FULL;
+  page->used |= TIDE_USED_FULL;
+}
+static inline void page_mark_unfull(tide_page *page) {
+  page->flags &= (uint8_t)~TIDE_PAGE_IN_FULL;
+  page->used &= ~TIDE_USED_FULL;
 }
 
 /* Where the page's first block lies. */
@@ -63,27 +78,36 @@ static inline uint32_t page_reserved(const tide_page *page) {
                     page->block_size);
 }
 
-/* Is offset (from page_lookup) the start of a block the page has carved?
- * With size = odd * 2^shift, q = rotr32(offset * odd^-1, shift) is
- * offset / size when size divides offset, and above 2^32 / size (so above
- * any capacity) when it does not: one multiply, one rotate and one compare
- * decide both "on the grid" and "carved" (Granlund-Montgomery, Lemire).
- * Offsets lie below a segment, 2^22, so 32 bits hold them. */
-static inline bool page_offset_valid(const tide_page *page, uintptr_t offset) {
-  if (!TIDE_CHECKS) return true;
-  uint32_t q = (uint32_t)offset * page->block_odd_inv;
+/* Is p the start of a block the page has carved?  With size = odd * 2^shift,
+ * q = rotr32((p - start) * odd^-1, shift) is (p - start) / size when size
+ * divides p - start, and above 2^32 / size (so above any capacity) when it
+ * does not: one multiply, one rotate and one compare decide both "on the
+ * grid" and "carved" (Granlund-Montgomery, Lemire).  Arithmetic mod 2^32
+ * lets the page keep start * odd^-1 (grid_base), so the address itself is
+ * multiplied: p lies in the page's slices, so p - start is in [0, 2^22). */
+static inline uint32_t page_block_index(const tide_page *page, const void *p) {
+  uint32_t q = (uint32_t)(uintptr_t)p * page->block_odd_inv - page->grid_base;
   unsigned r = page->block_shift;
-  q = (q >> r) | (q << ((32 - r) & 31));
+  return (q >> r) | (q << ((32 - r) & 31));
+}
+
+static inline bool page_block_valid(const tide_page *page, const void *p) {
+  if (!TIDE_CHECKS) return true;
   /* capacity only grows while the page lives, and another thread may be
    * checking a block it was handed while the owner extends the page. */
-  return q < __atomic_load_n(&page->capacity, __ATOMIC_RELAXED);
+  return page_block_index(page, p) < __atomic_load_n(&page->capacity, __ATOMIC_RELAXED);
+}
+
+/* page_block_valid for the page's owner, which alone changes capacity. */
+static inline bool page_block_valid_local(const tide_page *page, const void *p) {
+  if (!TIDE_CHECKS) return true;
+  return page_block_index(page, p) < page->capacity;
 }
 
 /* The page of a block-start pointer p, or NULL if p is not one. */
 static inline tide_page *page_of_block(tide_segment *seg, const void *p) {
-  uintptr_t offset;
-  tide_page *page = page_lookup(seg, p, &offset);
-  return page_offset_valid(page, offset) ? page : NULL;
+  tide_page *page = page_lookup(seg, p);
+  return page_block_valid(page, p) ? page : NULL;
 }
 
 /* Links are stored as glibc's safe-linking does, with the process's secret
@@ -118,6 +142,21 @@ static inline void block_mark_live(tide_block *b) {
 static inline bool block_has_freed_key(const tide_block *b) {
   return TIDE_CHECKS && (b->freed_key | 2) == tide_freed_key;
 }
+/* free's fast path compares the key's high half only: both keys share it,
+ * and a 32-bit compare with memory needs no register for the key.  A match
+ * (a freed block, or data that happens to match) goes to the slow path,
+ * which compares the whole word. */
+static inline bool block_may_have_freed_key(const tide_block *b) {
+  if (!TIDE_CHECKS) return false;
+#if UINTPTR_MAX == UINT64_MAX
+  uint32_t high;
+  __builtin_memcpy(&high, (const uint32_t *)&b->freed_key + (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__),
+                   sizeof(high));
+  return high == tide_freed_key_high;
+#else
+  return block_has_freed_key(b);
+#endif
+}
 static inline bool block_freed_remotely(const tide_block *b) {
   return TIDE_CHECKS && b->freed_key == (tide_freed_key & ~(uintptr_t)2);
 }
@@ -143,6 +182,24 @@ static inline tide_block *block_next(const tide_block *b) {
 static inline tide_block *block_next_slow(const tide_block *b) {
   if (tide_unlikely(tide_valgrind)) VALGRIND_MAKE_MEM_DEFINED(b, sizeof(*b));
   return block_next(b);
+}
+
+/* malloc's fast path stores the decoded link unchecked and checks a block
+ * when it is about to be used: is b (not NULL) in the segment of the page
+ * whose list it heads?  One test for both the end of the list and a link a
+ * stray write has changed. */
+static inline bool block_in_page_segment(const tide_page *page, const tide_block *b) {
+  if (!TIDE_CHECKS) return b != NULL;
+  return (((uintptr_t)b ^ (uintptr_t)page) >> TIDE_SEGMENT_SHIFT) == 0;
+}
+
+/* The head of page's free list, for the slow paths, which follow it:
+ * checked as malloc's fast path checks it. */
+tide_hidden _Noreturn void page_free_list_corrupt(const tide_page *page, const tide_block *bad);
+static inline tide_block *page_free_head(const tide_page *page) {
+  tide_block *b = page->free;
+  if (b != NULL && !block_in_page_segment(page, b)) page_free_list_corrupt(page, b);
+  return b;
 }
 
 /* ---- Thread heaps (heap.c) ---------------------------------------------- */
@@ -205,6 +262,7 @@ tide_hidden tide_page *segment_span_alloc(tide_heap *heap, unsigned slices);
 tide_hidden void segment_span_free(tide_heap *heap, tide_page *page);
 tide_hidden uint64_t segment_purge(tide_segment *seg, uint64_t now_ns, bool force, unsigned hold);
 tide_hidden void segment_map_set(tide_segment *seg, bool live);
+tide_hidden void segment_set_owner(tide_segment *seg, tide_heap *heap);
 tide_hidden void segment_map_range(uintptr_t addr, size_t size, bool live);
 tide_hidden tide_segment *segment_find(const void *p);
 tide_hidden void segment_release(tide_segment *seg);

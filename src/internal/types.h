@@ -31,6 +31,11 @@
  *   segment map  two bitmaps over the address space (one bit per 4 MiB):
  *            which units start a live segment, and which continue a huge
  *            one.  free() of an address we never handed out is caught here.
+ *            Beside them, one 16-bit tag per unit for free's fast path:
+ *            TIDE_TAG_NONE (no segment starts here), TIDE_TAG_SLOW (a
+ *            segment whose frees take the checked path: huge, unowned, or
+ *            secure mode), or the owning heap's fast_tag.  A free whose
+ *            block's tag is the calling thread's heap's is a local free.
  *
  * Address space (x86-64, high addresses on top):
  *
@@ -89,6 +94,14 @@
 #endif
 #define TIDE_MAP_BITS ((size_t)1 << (TIDE_VA_BITS - TIDE_SEGMENT_SHIFT))
 
+/* Segment map tags (see the glossary).  Heaps get tags from TIDE_TAG_FIRST
+ * on; a heap made when they have run out, and the empty heap, carry
+ * TIDE_TAG_NEVER, which no segment has: their frees take the slow path. */
+#define TIDE_TAG_NONE 0
+#define TIDE_TAG_SLOW 1
+#define TIDE_TAG_FIRST 2
+#define TIDE_TAG_NEVER 0xffff
+
 /* ---- Blocks -------------------------------------------------------------- */
 /* A free block.  next is stored encoded with its own address and the
  * process's secret (block_encode) so that a stray write through a dangling
@@ -109,13 +122,16 @@ struct tide_heap;
                                          or it is there, not yet drained */
 #define TIDE_TF_FLAGS (TIDE_TF_FULL | TIDE_TF_WAKING)
 
+#define TIDE_USED_FULL 0x80000000u /* page->used's mark of TIDE_PAGE_IN_FULL */
+
 typedef enum tide_page_flag {
   TIDE_PAGE_IN_FULL = 1, /* in heap->full: no free block when last looked at */
   TIDE_PAGE_DIRTY = 2,   /* huge: a reused mapping, not known to be zero */
 } tide_page_flag;
 
 /* One per slice, in the segment header.  Only the first slice of a page
- * (slice_offset == 0) describes the page; the others point back to it.
+ * describes the page; the segment's slice_page table leads from any slice
+ * to it.
  * Invariants (owner's view, for a page in use):
  *   used = capacity - |free| - |thread_free not yet collected|... precisely:
  *   capacity == used + |free| + |local_free|, where used counts blocks
@@ -128,13 +144,17 @@ typedef struct tide_page {
   tide_block *free;       /* blocks malloc hands out; owner only */
   tide_block *local_free; /* blocks the owner freed; become `free` when it
                              runs dry, so malloc's slow path runs regularly */
-  uint32_t used;         /* blocks out (including uncollected remote frees) */
+  uint32_t used;         /* blocks out (including uncollected remote frees),
+                            | TIDE_USED_FULL while in heap->full: free's
+                            fast path then needs one signed test for both
+                            "now empty" and "parked full" (page_used) */
   uint32_t capacity;     /* blocks carved so far (free list extended lazily) */
   uint32_t block_size;   /* bytes per block; 0 if not a page head */
   uint32_t block_odd_inv; /* inverse of block_size's odd part, mod 2^32 */
+  uint32_t grid_base;     /* (uint32_t)page_start * block_odd_inv: the
+                             grid test works on the address itself */
   uint8_t block_shift;    /* trailing zero bits of block_size */
   uint8_t slice_count;   /* slices in the page (head only) */
-  uint8_t slice_offset;  /* this slice's distance from the page head */
   uint8_t bin;           /* size class, or TIDE_BIN_LARGE */
   uint8_t flags;         /* tide_page_flag; owner only */
   /* Remote frees: the list head (its links encoded) | TIDE_TF_* flags.  A
@@ -172,10 +192,9 @@ typedef enum tide_segment_kind {
  *   in ceil(size / TIDE_SEGMENT_SIZE) whole units below the break; the
  *   segment map has its head bit and cont bits over the other units. */
 typedef struct tide_segment {
-  struct tide_heap *fast_heap; /* == heap, but NULL in secure mode: free's fast
-                                  path compares only this, so in secure mode
-                                  every free takes the checked slow path */
-  struct tide_heap *heap;      /* owner */
+  struct tide_heap *heap;      /* owner; its fast_tag is in the segment map
+                                  (segment_set_owner) unless frees must all
+                                  take the checked path (secure mode) */
   uint32_t kind;               /* tide_segment_kind */
   uint8_t capped;              /* BRK: the break can no longer grow here */
   uint8_t in_full_list;        /* in heap->segments_full: no free slice */
@@ -191,10 +210,10 @@ typedef struct tide_segment {
   uint8_t *commit_end;         /* memory below is usable (BRK: below break) */
   struct tide_segment *next, *prev; /* in a heap's list or the cache */
   size_t huge_offset;          /* HUGE: the block's distance from the start */
-  /* For slice i, where its page's first slice starts (distance from the
-   * segment, a multiple of the slice size); a slice in no page points at
-   * itself.  free() finds a block's page and its offset in the page with
-   * one load from here. */
+  /* For slice i, where its page's descriptor lies (distance from the
+   * segment: offsetof(pages) + head slice * 64); a slice in no page points
+   * at its own descriptor.  free() finds a block's page with one load from
+   * here. */
   uint32_t slice_page[TIDE_SLICES];
   tide_page *wake_next[TIDE_SLICES]; /* links of heap->wake, by slice */
   tide_page pages[];           /* TIDE_SLICES entries (1 for huge) */
@@ -283,6 +302,9 @@ typedef struct tide_heap {
   uint32_t quarantine_head, quarantine_count;
   size_t quarantine_bytes;
   bool is_empty_heap;           /* the static sentinel no thread owns */
+  /* The heap's mark in the segment map (TIDE_TAG_*): free's fast path
+   * compares it with the map's entry for the block's segment. */
+  uint16_t fast_tag;
   struct tide_heap *all_next;   /* every heap ever made (never freed) */
   struct tide_heap *pool_next;  /* heaps of exited threads, for reuse */
   uint32_t pool_visit;          /* last turn of heap_pool_visit it had */

@@ -1,15 +1,16 @@
 /* Page arithmetic (page.c page_init through page_alloc, internal.h
- * page_lookup / page_offset_valid / page_of_block): for every size class,
- * the divisibility test (multiply by the inverse of the size's odd part,
- * rotate) maps every block start to its index and rejects every other
- * offset, exhaustively over the page; and over a whole segment's range of
- * offsets near every multiple of the block size. */
+ * page_lookup / page_block_valid / page_of_block): for every size class,
+ * the divisibility test (multiply the address by the inverse of the size's
+ * odd part, subtract the page's grid_base, rotate) maps every block start
+ * to its index and rejects every other address, exhaustively over the page;
+ * and over a whole segment's range of offsets near every multiple of the
+ * block size. */
 #include "unit.h"
 
 static unsigned long checked;
 
-/* Exhaustive over the page: offset valid <=> a multiple of the size below
- * capacity.  Also page_lookup/page_of_block on real addresses. */
+/* Exhaustive over the page: start + offset valid <=> offset a multiple of
+ * the size below capacity.  Also page_lookup/page_of_block. */
 static void check_page(tide_page *page, const char *what) {
   tide_segment *seg = segment_of(page);
   size_t bs = page->block_size, bytes = (size_t)page->slice_count << TIDE_SLICE_SHIFT;
@@ -19,7 +20,7 @@ static void check_page(tide_page *page, const char *what) {
   int bad = 0;
   for (size_t off = 0; off < bytes && bad < 5; off++) {
     bool want = off % bs == 0 && off / bs < page->capacity;
-    bool got = page_offset_valid(page, off);
+    bool got = page_block_valid(page, start + off);
     if (got != want) {
       CHECK(got == want, "%s: block %zu bytes (inv %u, shift %u, capacity %u): offset %zu judged %s", what, bs,
             page->block_odd_inv, page->block_shift, page->capacity, off, got ? "a block start" : "not a block start");
@@ -33,14 +34,11 @@ static void check_page(tide_page *page, const char *what) {
     for (unsigned d = 0; d < sizeof deltas / sizeof deltas[0]; d++) {
       long off = (long)(k * bs) + deltas[d];
       if (off < 0 || (size_t)off >= bytes) continue;
-      uintptr_t got_off = 0;
-      tide_page *p = page_lookup(seg, start + off, &got_off);
+      tide_page *p = page_lookup(seg, start + off);
       bool want = (size_t)off % bs == 0 && (size_t)off / bs < page->capacity;
-      if (p != page || got_off != (uintptr_t)off || (page_of_block(seg, start + off) != NULL) != want) {
+      if (p != page || (page_of_block(seg, start + off) != NULL) != want) {
         CHECK(p == page, "%s: page_lookup(%p) = page %p, want %p", what, (void *)(start + off), (void *)p,
               (void *)page);
-        CHECK(got_off == (uintptr_t)off, "%s: page_lookup gives offset %lu, want %ld", what,
-              (unsigned long)got_off, off);
         CHECK((page_of_block(seg, start + off) != NULL) == want, "%s: page_of_block(start + %ld) %s", what, off,
               want ? "rejects a block start" : "accepts an offset that is not a block start");
         bad++;
@@ -49,9 +47,9 @@ static void check_page(tide_page *page, const char *what) {
   }
 }
 
-/* The divisibility test alone, for offsets anywhere in a segment (free()
- * computes the offset from a page head, which can be a segment away in a
- * bad pointer): the rotated product must be offset / size for a multiple of
+/* The divisibility test alone, for offsets up to a segment past the page's
+ * start (an address past the page's end must be rejected too): the rotated
+ * product (p * odd^-1 - grid_base) must be offset / size for a multiple of
  * the size, and above every possible capacity (2^32 / size) for any other
  * offset, near every multiple. */
 static void check_divisibility(const tide_page *page) {
@@ -63,7 +61,7 @@ static void check_divisibility(const tide_page *page) {
     for (unsigned d = 0; d < sizeof deltas / sizeof deltas[0]; d++) {
       long off = (long)(k * bs) + deltas[d];
       if (off < 0 || off >= (long)TIDE_SEGMENT_SIZE) continue;
-      uint32_t q = (uint32_t)off * page->block_odd_inv;
+      uint32_t q = (uint32_t)(uintptr_t)(page_start(page) + off) * page->block_odd_inv - page->grid_base;
       unsigned r = page->block_shift;
       q = (q >> r) | (q << ((32 - r) & 31));
       bool ok = (size_t)off % bs == 0 ? q == (uint64_t)off / bs : q > above;
@@ -89,7 +87,8 @@ int main(void) {
     CHECK(page->block_size == tide_bin_size[bin], "%s: block_size %u", what, page->block_size);
     CHECK(page->slice_count == sizeclass_page_slices(bin), "%s: %u slices, want %u", what, page->slice_count,
           sizeclass_page_slices(bin));
-    CHECK(page->slice_offset == 0, "%s: the head has slice_offset %u", what, page->slice_offset);
+    CHECK(segment_of(page)->slice_page[page - segment_of(page)->pages] == segment_page_offset((unsigned)(page - segment_of(page)->pages)),
+          "%s: the head's slice does not lead to its descriptor", what);
     CHECK(page->capacity > 0 && page->capacity <= page_reserved(page), "%s: capacity %u after page_alloc (room %u)",
           what, page->capacity, page_reserved(page));
     /* a partly carved page first: blocks past capacity are not blocks yet */

@@ -96,12 +96,11 @@ int main(void) {
       CHECK((uint8_t *)p + sizes[c] <= seg->commit_end, "block %p..+%zu above the segment's commit_end %p", p,
             sizes[c], (void *)seg->commit_end);
       for (unsigned j = 0; j < page->slice_count; j++) {
-        CHECK(seg->pages[head + j].slice_offset == j, "slice %u of the page at %u: slice_offset %u, want %u", head + j,
-              head, seg->pages[head + j].slice_offset, j);
+        CHECK(seg->slice_page[head + j] == segment_page_offset(head), "slice %u of the page at %u: slice_page %u, want %u",
+              head + j, head, seg->slice_page[head + j], segment_page_offset(head));
         CHECK(!(seg->free_slices >> (head + j) & 1), "slice %u of a live page is marked free", head + j);
         /* any address in that slice finds the head */
-        uintptr_t off;
-        tide_page *found = page_lookup(seg, (uint8_t *)seg + ((size_t)(head + j) << TIDE_SLICE_SHIFT) + 100, &off);
+        tide_page *found = page_lookup(seg, (uint8_t *)seg + ((size_t)(head + j) << TIDE_SLICE_SHIFT) + 100);
         CHECK(found == page, "an address in slice %u finds page %p, not its head %p", head + j, (void *)found,
               (void *)page);
       }
