@@ -206,9 +206,12 @@ int tide_posix_memalign(void **out, size_t alignment, size_t size) {
   return 0;
 }
 
-/* glibc's memalign rounds an alignment that is not a power of two up. */
+/* glibc's memalign rounds an alignment that is not a power of two up, so
+ * every alignment up to 2^63 is a valid request (one that cannot be served
+ * fails with ENOMEM, like any other); only one past 2^63 has no power of
+ * two to round to: EINVAL, as glibc. */
 void *tide_memalign(size_t alignment, size_t size) {
-  if (alignment > PTRDIFF_MAX / 2) {
+  if (alignment > SIZE_MAX / 2 + 1) {
     errno = EINVAL;
     return NULL;
   }

@@ -11,6 +11,15 @@
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
+#if defined(__has_include)
+#if __has_include(<sys/single_threaded.h>)
+#include <sys/single_threaded.h> /* glibc 2.32 */
+#define TIDE_HAVE_SINGLE_THREADED 1
+#endif
+#endif
+#ifndef TIDE_HAVE_SINGLE_THREADED
+#define TIDE_HAVE_SINGLE_THREADED 0
+#endif
 
 uintptr_t tide_list_secret;
 uintptr_t tide_freed_key = 0x7469646566726565ULL; /* replaced at start-up */
@@ -63,7 +72,49 @@ void init_publish_heap(uintptr_t start, uintptr_t brk, uintptr_t peak) {
   tide_introspect.heap_peak_break = peak;
 }
 
+/* ---- fork --------------------------------------------------------------- */
+/* The child must find every allocator lock free and the state it guards
+ * whole, so the forking thread holds them all across fork().  Two rules keep
+ * that from deadlocking:
+ *
+ * 1. Our locks come after libc's.  glibc runs the atfork prepare handlers
+ *    first and takes its stdio list lock afterwards; a thread can hold the
+ *    list lock while it waits for a FILE's lock (fflush(NULL)), and hold a
+ *    FILE's lock while it waits for ours (getline reallocs its line).  Had
+ *    we held our locks while fork waited for the list lock, the three
+ *    threads would wait for each other forever.  So the prepare handler
+ *    takes the list lock first (it is recursive: fork's own take nests
+ *    inside ours), the order glibc's own malloc keeps.  Paths that hold an
+ *    allocator lock never wait for anything but another allocator lock
+ *    taken in the order below (bg, heaps, huge, segment, brk), and make
+ *    system calls only: no stdio, no pthread_create, no dlsym.
+ * 2. A single-threaded process takes nothing: no other thread can hold a
+ *    lock, and the only way to fork while one of ours is held is from a
+ *    signal handler that interrupted the allocator, where taking it would
+ *    wait for ourselves.  glibc's malloc skips its locks there too.
+ *
+ * glibc exports the list lock's functions (GLIBC_2.2.5) without declaring
+ * them; weak, so that a libc without them links and skips the step. */
+extern void _IO_list_lock(void) __attribute__((weak));
+extern void _IO_list_unlock(void) __attribute__((weak));
+extern void _IO_list_resetlock(void) __attribute__((weak));
+
+/* Whether this thread's prepare handler took the locks: the parent and
+ * child handlers undo exactly that, even if the thread count changed. */
+static __thread bool fork_locked __attribute__((tls_model("initial-exec")));
+
+static bool init_single_threaded(void) {
+#if TIDE_HAVE_SINGLE_THREADED
+  return __libc_single_threaded;
+#else
+  return false; /* unknown: take the locks */
+#endif
+}
+
 static void fork_prepare(void) {
+  fork_locked = !init_single_threaded();
+  if (!fork_locked) return;
+  if (_IO_list_lock) _IO_list_lock();
   heap_fork_prepare();
   huge_fork_prepare();
   segment_fork_prepare();
@@ -71,17 +122,27 @@ static void fork_prepare(void) {
 }
 
 static void fork_parent(void) {
+  if (!fork_locked) return;
   brk_fork_parent();
   segment_fork_parent();
   huge_fork_parent();
   heap_fork_parent();
+  if (_IO_list_unlock) _IO_list_unlock();
 }
 
 static void fork_child(void) {
-  brk_fork_child();
-  segment_fork_child();
-  huge_fork_child();
-  heap_fork_child();
+  if (fork_locked) {
+    brk_fork_child();
+    segment_fork_child();
+    huge_fork_child();
+    heap_fork_child();
+    /* glibc resets the list lock in a threaded parent's child before the
+     * child handlers run; resetting it again is harmless, and releases it
+     * where a libc did not (one unlock would leave its count wrong where
+     * it did). */
+    if (_IO_list_resetlock) _IO_list_resetlock();
+    fork_locked = false;
+  }
   trace_fork_child();
 }
 

@@ -213,7 +213,26 @@ static void print_text(tide_buf *b, const struct tide_stats *s) {
   }
 }
 
+/* The reports are not cancellation points: write(2), open(2), close(2) and
+ * stdio are, and a thread cancelled in one would print nothing or half a
+ * report (at exit: a report lost, or a process taken down by the unwind).
+ * glibc makes malloc_stats non-cancellable; here malloc_info and the report
+ * at exit are too.  pthread_setcancelstate only flips a bit of the thread's
+ * own descriptor: it neither allocates nor blocks, and a request that came
+ * meanwhile acts at the thread's next cancellation point. */
+static int stats_cancel_off(void) {
+  int old = PTHREAD_CANCEL_ENABLE;
+  pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+  return old;
+}
+
+static void stats_cancel_restore(int old) {
+  int ignored;
+  pthread_setcancelstate(old, &ignored);
+}
+
 void tide_stats_print(int fd, int format) {
+  int cancel = stats_cancel_off();
   struct tide_stats s = {.version = TIDE_STATS_VERSION, .size = sizeof(s)};
   stats_collect(&s);
   /* Big enough for the whole JSON line: one write(2), so that processes
@@ -225,10 +244,12 @@ void tide_stats_print(int fd, int format) {
   else
     print_text(&b, &s);
   fmt_flush(&b);
+  stats_cancel_restore(cancel);
 }
 
 void stats_at_exit(void) {
   if (tide_opt.stats == 0) return;
+  int cancel = stats_cancel_off();
   int fd = 2;
   if (tide_opt.stats_file[0] != '\0') {
     fd = open(tide_opt.stats_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -236,6 +257,7 @@ void stats_at_exit(void) {
   }
   tide_stats_print(fd, tide_opt.stats == 2 ? TIDE_STATS_JSON : TIDE_STATS_TEXT);
   if (fd != 2) close(fd);
+  stats_cancel_restore(cancel);
 }
 
 /* ---- glibc's views ----------------------------------------------------------- */
@@ -273,6 +295,7 @@ struct mallinfo tide_mallinfo(void) {
 }
 
 void tide_malloc_stats(void) {
+  int cancel = stats_cancel_off();
   struct tide_stats s = {.version = TIDE_STATS_VERSION, .size = sizeof(s)};
   stats_collect(&s);
   char buf[512];
@@ -293,6 +316,7 @@ void tide_malloc_stats(void) {
   fmt_str(&b, "\n");
   print_text(&b, &s);
   fmt_flush(&b);
+  stats_cancel_restore(cancel);
 }
 
 static void info_attr(tide_buf *b, const char *open, uint64_t v) {
@@ -328,6 +352,7 @@ int tide_malloc_info(int options, FILE *stream) {
     errno = EINVAL;
     return -1;
   }
+  int cancel = stats_cancel_off();
   struct tide_stats s = {.version = TIDE_STATS_VERSION, .size = sizeof(s)};
   stats_collect(&s);
   char buf[4096];
@@ -358,5 +383,6 @@ int tide_malloc_info(int options, FILE *stream) {
   info_totals(&b, &s, free_count, free_bytes, true);
   fmt_str(&b, "</malloc>\n");
   fmt_flush(&b); /* stdio may allocate its buffer: fine, we hold no lock */
+  stats_cancel_restore(cancel);
   return 0;
 }

@@ -158,3 +158,16 @@ PY
   [ "$(cat "$o.out")" = "mmap_threshold=131072" ] || fail "stats=1 wrote to stdout: $(head -c 100 "$o.out")"
 }
 t_test api/options api_options
+
+# errno for impossible requests as glibc sets it: ENOMEM for every
+# power-of-two alignment (2^62, 2^63) with a size that cannot be served,
+# EINVAL only for an alignment that is not one (memalign rounds up, so only
+# past 2^63); valloc/pvalloc at the top of the address space.  The default
+# and the hardened mode (tests/api/errno_extremes.c).
+api_errno_extremes() {
+  need_lib
+  t_cc api/errno_extremes tests/api/errno_extremes.c
+  t_prog 30 "errno (default)" env -u TIDEMALLOC_OPTIONS TIDE_TEST_GLIBC="$T_GLIBC" "$(t_preload_env)" "$T_BUILD/api/errno_extremes"
+  t_prog 30 "errno (secure=1)" env TIDEMALLOC_OPTIONS=secure=1 TIDE_TEST_GLIBC="$T_GLIBC" "$(t_preload_env)" "$T_BUILD/api/errno_extremes"
+}
+t_test api/errno-extremes api_errno_extremes 90

@@ -406,3 +406,39 @@ opt_stats_one_write() {
   [ "$n" -eq 1 ] || fail "the JSON line ($(wc -c <"$js") bytes) was written with $n write calls, not one"
 }
 t_test options/stats-json-one-write opt_stats_one_write
+
+# ---- options/stats-not-cancellable ------------------------------------------
+# A thread with a cancellation request pending calls malloc_stats,
+# malloc_info (unbuffered FILE) or exit(0) with stats=1 (stderr, then a
+# stats_file): every report is written whole, and the thread is cancelled
+# at its next cancellation point (tests/options/cancel_stats.c).  Default
+# and hardened mode.
+opt_cancel_one() { # OPTS
+  local prog=$T_BUILD/options/cancel_stats m o=$1 log
+  for m in stats info; do
+    t_prog 30 "cancelled $m${o:+ ($o)}" env TIDEMALLOC_OPTIONS="$o" TIDE_TEST_GLIBC="$T_GLIBC" "$(t_preload_env)" "$prog" "$m"
+  done
+  [ "$T_GLIBC" = 1 ] && return 0
+  log=$T_BUILD/options/cancel-exit.err
+  t_run 30 env TIDEMALLOC_OPTIONS="${o:+$o,}stats=1" "$(t_preload_env)" "$prog" exit >/dev/null 2>"$log"
+  local rc=$?
+  cat "$log"
+  [ $rc -eq 0 ] || fail "exit(0) on a cancelled thread${o:+ ($o)}: $(t_status_str $rc)"
+  grep -q '^tidemalloc statistics (pid' "$log" || fail "exit(0) on a cancelled thread${o:+ ($o)}: no report at exit"
+  grep -q 'size class' "$log" || fail "exit(0) on a cancelled thread${o:+ ($o)}: the report at exit is cut short"
+  grep -q 'main done' "$log" && fail "exit(0) on a cancelled thread${o:+ ($o)}: the thread was cancelled inside exit"
+  local sf=$T_BUILD/options/cancel-exit.stats
+  rm -f "$sf"
+  t_run 30 env TIDEMALLOC_OPTIONS="${o:+$o,}stats=1,stats_file=$sf" "$(t_preload_env)" "$prog" exit >/dev/null 2>"$log"
+  rc=$?
+  [ $rc -eq 0 ] || fail "exit(0) on a cancelled thread, stats_file${o:+ ($o)}: $(t_status_str $rc)"
+  grep -q '^tidemalloc statistics (pid' "$sf" 2>/dev/null || fail "exit(0) on a cancelled thread${o:+ ($o)}: nothing in the stats_file"
+  echo "report at exit on a cancelled thread${o:+ ($o)}: ok"
+}
+opt_cancel() {
+  need_lib
+  t_cc options/cancel_stats tests/options/cancel_stats.c
+  opt_cancel_one ""
+  opt_cancel_one secure=1
+}
+t_test options/stats-not-cancellable opt_cancel 120

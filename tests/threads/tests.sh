@@ -14,3 +14,29 @@ threads_exit_churn() {
   t_prog 120 "thread-exit churn" env -u TIDEMALLOC_OPTIONS TIDE_TEST_GLIBC="$T_GLIBC" "$(t_preload_env)" "$T_BUILD/threads/churn" 3000 64
 }
 t_test threads/exit-churn threads_exit_churn
+
+# fork() against stdio's locks: eight getline threads, one fflush(NULL)
+# thread, FORKS forks (TIDE_TEST_FORKS, default 1000); a three-way deadlock
+# (fork -> stdio list lock -> a FILE's lock -> the allocator) hangs, and the
+# program's alarm turns the hang into a failure.  Default and hardened mode.
+threads_fork_stdio() {
+  need_lib
+  t_cc threads/fork_stdio tests/threads/fork_stdio.c
+  local forks=${TIDE_TEST_FORKS:-1000}
+  t_prog 120 "fork against stdio" env -u TIDEMALLOC_OPTIONS TIDE_TEST_GLIBC="$T_GLIBC" "$(t_preload_env)" "$T_BUILD/threads/fork_stdio" "$forks" 60
+  t_prog 120 "fork against stdio (secure=1)" env TIDEMALLOC_OPTIONS=secure=1 TIDE_TEST_GLIBC="$T_GLIBC" "$(t_preload_env)" "$T_BUILD/threads/fork_stdio" "$forks" 60
+}
+t_test threads/fork-stdio threads_fork_stdio 280
+
+# fork() in a SIGALRM handler (every 5 ms) that interrupted malloc or free
+# in a single-threaded program: no lock may be taken, or the process waits
+# for itself.  FORKS forks (TIDE_TEST_FORKS, default 300: 5 ms apart, about
+# 2 s); a watchdog timer turns a hang into a failure.  Both modes.
+threads_fork_signal() {
+  need_lib
+  t_cc threads/fork_signal tests/threads/fork_signal.c
+  local forks=${TIDE_TEST_FORKS:-300}
+  t_prog 120 "fork in a signal handler" env -u TIDEMALLOC_OPTIONS TIDE_TEST_GLIBC="$T_GLIBC" "$(t_preload_env)" "$T_BUILD/threads/fork_signal" "$forks" 60
+  t_prog 120 "fork in a signal handler (secure=1)" env TIDEMALLOC_OPTIONS=secure=1 TIDE_TEST_GLIBC="$T_GLIBC" "$(t_preload_env)" "$T_BUILD/threads/fork_signal" "$forks" 60
+}
+t_test threads/fork-signal threads_fork_signal 280
