@@ -284,9 +284,7 @@ void *tide_realloc(void *p, size_t size) {
   }
   tide_segment *seg;
   tide_page *page = alloc_lookup(p, "realloc", &seg);
-  if (seg->kind != TIDE_SEG_HUGE && block_looks_freed(p) &&
-      (block_freed_remotely(p) || page_contains_free(page, p)))
-    tide_fatal("realloc", "invalid pointer", p);
+  if (seg->kind != TIDE_SEG_HUGE && block_looks_freed(p)) tide_fatal("realloc", "invalid pointer", p);
   size_t usable = block_usable(seg, page, p);
   if (seg->kind == TIDE_SEG_HUGE && size > TIDE_BIN_MAX) {
     trace_request(TIDE_REQ_REALLOC, size);

@@ -47,9 +47,10 @@ done:
 
 /* Push b onto its own page's local list; the page's flags and count say
  * whether anything more is to be done. */
-static inline void free_local(tide_heap *heap, tide_page *page, tide_block *b) {
+static inline void free_local(tide_heap *heap, tide_page *page, tide_block *b,
+                              uintptr_t key) {
   b->next_encoded = block_encode(page->local_free, b);
-  block_mark_freed(b);
+  if (TIDE_CHECKS) b->freed_key = key; /* block_freed_key(b), computed once */
   page->local_free = b;
   free_count(heap, page);
   /* One signed test: the count reached 0, or the page is parked full (the
@@ -72,7 +73,7 @@ static inline void free_local(tide_heap *heap, tide_page *page, tide_block *b) {
 static void free_release(tide_heap *heap, tide_segment *seg, tide_page *page,
                          tide_block *b) {
   if (seg->heap == heap) {
-    free_local(heap, page, b);
+    free_local(heap, page, b, block_freed_key(b));
     return;
   }
   /* A thread that only frees (a consumer) gets a heap of its own too: its
@@ -82,7 +83,7 @@ static void free_release(tide_heap *heap, tide_segment *seg, tide_page *page,
     if (mine != NULL) heap = mine;
     /* The heap it got may be a parked one: the block's own. */
     if (seg->heap == heap) {
-      free_local(heap, page, b);
+      free_local(heap, page, b, block_freed_key(b));
       return;
     }
   }
@@ -154,12 +155,9 @@ static tide_noinline void free_generic(void *p, const char *func) {
   if (page == NULL) tide_fatal(func, "invalid pointer", p);
   tide_block *b = p;
   bool local = seg->heap == heap;
-  /* The key is a 64-bit secret that malloc clears.  Our own lists can be
-   * searched to be sure; another thread's cannot be walked safely (nor a
-   * quarantine), and there finding the key is taken as proof. */
-  if (block_looks_freed(b) && (!local || tide_opt.secure || block_freed_remotely(b) ||
-                               page_contains_free(page, b)))
-    tide_fatal(func, "double free", b);
+  /* Only a free writes a block's key (block_freed_key): finding it is
+   * proof, whichever thread freed the block first and wherever it waits. */
+  if (block_looks_freed(b)) tide_fatal(func, "double free", b);
   if (tide_opt.secure) {
     free_secure(heap, page, b, func);
     return;
@@ -185,8 +183,10 @@ static inline __attribute__((always_inline)) void free_block(void *p, const char
    * segment of this heap starts there (so its header can be read). */
   if (tide_likely(segmap_fast_tag(p) == heap->fast_tag)) {
     tide_page *page = page_lookup(segment_of(p), p);
-    if (tide_likely(page_block_valid_local(page, p) && !block_may_have_freed_key(p))) {
-      free_local(heap, page, p);
+    uintptr_t key = block_freed_key(p);
+    if (tide_likely(page_block_valid_local(page, p) &&
+                    !(TIDE_CHECKS && ((tide_block *)p)->freed_key == key))) {
+      free_local(heap, page, p, key);
       return;
     }
   }

@@ -23,7 +23,6 @@
 
 uintptr_t tide_list_secret;
 uintptr_t tide_freed_key = 0x7469646566726565ULL; /* replaced at start-up */
-uint32_t tide_freed_key_high = 0x74696465U;
 uintptr_t tide_canary_secret;
 bool tide_valgrind;
 size_t tide_os_page = 4096;
@@ -170,8 +169,7 @@ void init_process(void) {
   long page = (long)getauxval(AT_PAGESZ);
   if (page > 0) tide_os_page = (size_t)page;
   tide_list_secret = init_random_word();
-  tide_freed_key = init_random_word() | 3; /* see block_mark_freed_remote */
-  tide_freed_key_high = (uint32_t)((uint64_t)tide_freed_key >> 32);
+  tide_freed_key = init_random_word() | 1; /* odd: see block_freed_key */
   tide_canary_secret = init_random_word();
   tide_valgrind = init_under_memcheck();
   options_init();

@@ -141,7 +141,7 @@ void page_remote_flush(void) {
 
 /* b, a block of seg's page, which another thread's heap owns, is free. */
 void page_free_remote(tide_heap *heap, tide_segment *seg, tide_page *page, tide_block *b) {
-  block_mark_freed_remote(b);
+  block_mark_freed(b);
   remote_batch *rb = &page_tls_batch;
   if (rb->page == page) {
     b->next_encoded = block_encode(rb->first, b);
@@ -176,7 +176,11 @@ void page_collect(tide_page *page) {
   if (first == NULL) return;
   uint32_t count = 1;
   tide_block *last = first;
-  for (tide_block *next; (next = block_next_slow(last)) != NULL; last = next) count++;
+  /* Bounded by the blocks out: a cycle (a block pushed twice through a
+   * forged key) is reported, not walked for ever. */
+  for (tide_block *next; count <= page_used(page) && (next = block_next_slow(last)) != NULL;
+       last = next)
+    count++;
   if (tide_unlikely(count > page_used(page)))
     tide_fatal("free", "corrupted remote free list in page", page_start(page));
   last->next_encoded = block_encode(page->free, last);
@@ -197,19 +201,6 @@ _Noreturn void page_free_list_corrupt(const tide_page *page, const tide_block *b
     if (block_decode(b->next_encoded, b) == bad) tide_fatal("malloc", "corrupted free list at", b);
   }
   tide_fatal("malloc", "corrupted free list at", bad);
-}
-
-/* Is b on one of page's free lists?  Only asked when b carries the freed
- * key, so a double free is told apart from a user's data by looking. */
-bool page_contains_free(tide_page *page, const tide_block *b) {
-  for (tide_block *f = page_free_head(page); f; f = block_next_slow(f))
-    if (f == b) return true;
-  for (tide_block *f = page->local_free; f; f = block_next_slow(f))
-    if (f == b) return true;
-  for (tide_block *f = (tide_block *)(tide_load(&page->thread_free) & ~TIDE_TF_FLAGS); f;
-       f = block_next_slow(f))
-    if (f == b) return true;
-  return false;
 }
 
 /* A new page for bin, at the front of its queue. */

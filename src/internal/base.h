@@ -138,7 +138,6 @@ tide_hidden int options_mallopt(int param, int value);
 /* ---- Secrets and process state (init.c) ------------------------------------ */
 extern tide_hidden uintptr_t tide_list_secret; /* free-list encoding */
 extern tide_hidden uintptr_t tide_freed_key;   /* marks a freed block */
-extern tide_hidden uint32_t tide_freed_key_high; /* its high 32 bits */
 extern tide_hidden uintptr_t tide_canary_secret; /* secure: block canaries */
 extern tide_hidden size_t tide_os_page;        /* OS page size */
 extern tide_hidden _Atomic(int) tide_init_state; /* 0 no, 1 running, 2 done */

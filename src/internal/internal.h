@@ -124,41 +124,25 @@ static inline tide_block *block_decode(uintptr_t enc, const tide_block *at) {
   if (!TIDE_CHECKS) return (tide_block *)enc;
   return (tide_block *)(enc ^ ((uintptr_t)at >> 12) ^ tide_list_secret);
 }
-/* The freed key: written when a block is freed, cleared when it is handed
- * out, so that a second free of it can be told at once.  A block freed by a
- * thread other than its page's owner carries the key with bit 1 clear
- * (tide_freed_key has bits 0 and 1 set): it may wait in that thread's batch
- * (page_free_remote), where the owner cannot search for it, so that key
- * alone is taken as proof of a double free. */
-static inline void block_mark_freed(tide_block *b) {
-  if (TIDE_CHECKS) b->freed_key = tide_freed_key;
+/* The freed key: written when a block is freed (by any thread, in any
+ * mode), cleared when it is handed out, so that a second free of it is
+ * told at once.  It is the process's secret mixed with the block's own
+ * address: bytes a program copies out of a freed block into a live one are
+ * not the live block's key, so only a real free writes it, and finding it
+ * is proof of a double free even where no list can be searched (another
+ * thread's batch of remote frees, a quarantine).  Never 0: the secret is
+ * odd and blocks are 16-byte aligned. */
+static inline uintptr_t block_freed_key(const tide_block *b) {
+  return tide_freed_key ^ (uintptr_t)b;
 }
-static inline void block_mark_freed_remote(tide_block *b) {
-  if (TIDE_CHECKS) b->freed_key = tide_freed_key & ~(uintptr_t)2;
+static inline void block_mark_freed(tide_block *b) {
+  if (TIDE_CHECKS) b->freed_key = block_freed_key(b);
 }
 static inline void block_mark_live(tide_block *b) {
   if (TIDE_CHECKS) b->freed_key = 0;
 }
 static inline bool block_has_freed_key(const tide_block *b) {
-  return TIDE_CHECKS && (b->freed_key | 2) == tide_freed_key;
-}
-/* free's fast path compares the key's high half only: both keys share it,
- * and a 32-bit compare with memory needs no register for the key.  A match
- * (a freed block, or data that happens to match) goes to the slow path,
- * which compares the whole word. */
-static inline bool block_may_have_freed_key(const tide_block *b) {
-  if (!TIDE_CHECKS) return false;
-#if UINTPTR_MAX == UINT64_MAX
-  uint32_t high;
-  __builtin_memcpy(&high, (const uint32_t *)&b->freed_key + (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__),
-                   sizeof(high));
-  return high == tide_freed_key_high;
-#else
-  return block_has_freed_key(b);
-#endif
-}
-static inline bool block_freed_remotely(const tide_block *b) {
-  return TIDE_CHECKS && b->freed_key == (tide_freed_key & ~(uintptr_t)2);
+  return TIDE_CHECKS && b->freed_key == block_freed_key(b);
 }
 /* block_has_freed_key for the slow paths: under valgrind the word may be
  * data the program never wrote, and reading it is ours, not the program's,
@@ -248,7 +232,6 @@ tide_hidden bool page_extend(tide_page *page);
 tide_hidden void page_collect(tide_page *page);
 tide_hidden void page_retire(tide_heap *heap, tide_page *page);
 tide_hidden void page_free(tide_heap *heap, tide_page *page);
-tide_hidden bool page_contains_free(tide_page *page, const tide_block *b);
 /* A free of a block another thread's heap owns, batched per page; the
  * calling thread's batch is handed over by page_remote_flush. */
 tide_hidden void page_free_remote(tide_heap *heap, tide_segment *seg, tide_page *page,

@@ -106,8 +106,11 @@
 /* A free block.  next is stored encoded with its own address and the
  * process's secret (block_encode) so that a stray write through a dangling
  * pointer is caught when the list is next used (it no longer points into
- * the segment), not followed.  freed_key marks a block as free: a free() that finds it there
- * checks the page's lists for a double free before trusting anything. */
+ * the segment), not followed.  freed_key marks a block as free with a key
+ * of its own address (block_freed_key): only a free writes it, so a free()
+ * that finds it there has found a double free, whoever freed the block
+ * first; bytes copied from a freed block into a live one are not the live
+ * block's key. */
 typedef struct tide_block {
   uintptr_t next_encoded;
   uintptr_t freed_key;

@@ -171,3 +171,15 @@ api_errno_extremes() {
   t_prog 30 "errno (secure=1)" env TIDEMALLOC_OPTIONS=secure=1 TIDE_TEST_GLIBC="$T_GLIBC" "$(t_preload_env)" "$T_BUILD/api/errno_extremes"
 }
 t_test api/errno-extremes api_errno_extremes 90
+
+# A live block holding bytes copied out of a freed block (its freed key
+# among them) is freed without a false "double free", by its owner and by
+# another thread, in the default and the hardened mode
+# (tests/api/copied_freed.c).
+api_copied_freed() {
+  need_lib
+  t_cc api/copied_freed tests/api/copied_freed.c
+  t_prog 60 "copied freed bytes (default)" env -u TIDEMALLOC_OPTIONS TIDE_TEST_GLIBC="$T_GLIBC" "$(t_preload_env)" "$T_BUILD/api/copied_freed"
+  t_prog 60 "copied freed bytes (secure=1)" env TIDEMALLOC_OPTIONS=secure=1 TIDE_TEST_GLIBC="$T_GLIBC" "$(t_preload_env)" "$T_BUILD/api/copied_freed"
+}
+t_test api/copied-freed-bytes api_copied_freed 150
