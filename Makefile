@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tidemalloc — see README.md.  `make` builds everything; `make test`,
 # `make bench`, `make demo`, `make install PREFIX=...`.
 CC ?= cc

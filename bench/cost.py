@@ -1,4 +1,5 @@
 #!/usr/bin/python3.11
+# SPDX-License-Identifier: MIT
 """What tidemalloc's safety costs: tidemalloc against a variant of itself.
 
     /usr/bin/python3.11 bench/cost.py checks|secure [--quick] [--rounds N]

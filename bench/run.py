@@ -1,4 +1,5 @@
 #!/usr/bin/python3.11
+# SPDX-License-Identifier: MIT
 """Run the tidemalloc benchmark suite against five allocators.
 
     /usr/bin/python3.11 bench/run.py [--quick] [--rounds N]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tidemalloc — a memory allocator that gets small objects from the brk heap,
  * large ones from mmap, gives memory back, and shows where it came from.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The glibc extensions that are neither allocation nor freeing: trimming
  * and mallopt.  Statistics views live in stats.c. */
 #define _GNU_SOURCE

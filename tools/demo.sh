@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # tools/demo.sh — `make demo`: tidemalloc and the tide tool on a real program.
 #
 #   1. tide run     Python builds and drops a large dict and a large bytes

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* run.c — `tide run`: run a command with tidemalloc preloaded and report.
  *
  * The command gets LD_PRELOAD=<abs path of libtidemalloc.so>[:<old LD_PRELOAD>]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tide.c — the command-line tool of tidemalloc: dispatch, help, version. */
 #include "tide.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tide — the command-line tool of tidemalloc.
  *
  * One header for the tool's few files.  Functions are named after the file
