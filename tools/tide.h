@@ -17,7 +17,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define TIDE_TOOL_VERSION "0.1"
+#define TIDE_TOOL_VERSION "0.1.0"
 
 /* ---- util.c --------------------------------------------------------------- */
 /* Print "tide: <msg>" on stderr and exit 2 (bad arguments). */

@@ -1,0 +1,250 @@
+# SPDX-License-Identifier: MIT
+# shellcheck shell=bash
+# What a user or a packager gets: the license, the ABI (soname, version
+# node, the exported names against docs/abi-symbols.txt, the version), the
+# header on its own under four compilers, and `make install` into a DESTDIR
+# used through pkg-config and CMake.  Sourced by tests/run.sh.
+
+PKG_SO=$T_ROOT/build/libtidemalloc.so.0
+
+# CMD | pkg_has PATTERN: does a line match?  Reads all of its input (grep -q
+# would stop early and, under pipefail, fail the pipe with SIGPIPE).
+pkg_has() { [ "$(grep -c -e "$1")" -gt 0 ]; }
+pkg_has_line() { [ "$(grep -c -x -e "$1")" -gt 0 ]; }
+
+# The header's version, "MAJOR.MINOR.PATCH".
+pkg_header_version() {
+  local v
+  v=$(sed -n 's/^#define TIDEMALLOC_VERSION_\(MAJOR\|MINOR\|PATCH\) *\([0-9]*\).*/\2/p' \
+    "$T_ROOT/include/tidemalloc.h" | paste -sd.)
+  [[ $v =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || fail "cannot read MAJOR/MINOR/PATCH from include/tidemalloc.h (got '$v')"
+  echo "$v"
+}
+
+# LICENSE is MIT for the tidemalloc authors, and every source file names it
+# in its first line (the second after a #! line).
+pkg_license() {
+  grep -q '^MIT License$' LICENSE || fail "LICENSE is not the MIT license"
+  grep -q 'Copyright (c) .* the tidemalloc authors$' LICENSE || fail "LICENSE lacks 'Copyright (c) YEAR the tidemalloc authors'"
+  local files f first n=0 missing=()
+  if git -C "$T_ROOT" rev-parse --git-dir >/dev/null 2>&1; then
+    files=$(git -C "$T_ROOT" ls-files)
+  else
+    files=$(find . -path ./build -prune -o -path ./.git -prune -o -type f -print | sed 's|^\./||')
+  fi
+  while IFS= read -r f; do
+    case $f in
+    *.c | *.h | *.cpp | *.sh | *.py | *.1 | *.3 | *.in | *.map | *.supp | *.sql | Makefile | */Makefile | .ci/run) ;;
+    *) continue ;;
+    esac
+    [ -f "$f" ] || continue
+    n=$((n + 1))
+    first=$(head -n 1 "$f")
+    case $first in '#!'*) first=$(sed -n 2p "$f") ;; esac
+    case $first in *'SPDX-License-Identifier: MIT'*) ;; *) missing+=("$f") ;; esac
+  done <<<"$files"
+  echo "$n source files checked"
+  [ "$n" -gt 50 ] || fail "only $n source files found"
+  [ ${#missing[@]} -eq 0 ] || fail "${#missing[@]} source files lack a first-line SPDX-License-Identifier: MIT: ${missing[*]:0:5}"
+}
+t_test package/license pkg_license
+
+# The soname, the links, and exactly the documented exports, each with its
+# version node (objdump -T against docs/abi-symbols.txt).
+pkg_abi() {
+  need_tide
+  command -v objdump >/dev/null || fail "objdump is missing (binutils)"
+  local v d=$T_BUILD/package
+  v=$(pkg_header_version)
+  mkdir -p "$d"
+  [ -f "$T_ROOT/build/libtidemalloc.so.$v" ] && [ ! -L "$T_ROOT/build/libtidemalloc.so.$v" ] ||
+    fail "build/libtidemalloc.so.$v is not a file"
+  [ "$(readlink "$T_ROOT/build/libtidemalloc.so.0")" = "libtidemalloc.so.$v" ] ||
+    fail "build/libtidemalloc.so.0 does not link to libtidemalloc.so.$v"
+  [ "$(readlink "$T_ROOT/build/libtidemalloc.so")" = "libtidemalloc.so.0" ] ||
+    fail "build/libtidemalloc.so does not link to libtidemalloc.so.0"
+  local soname
+  soname=$(objdump -p "$PKG_SO" | awk '$1 == "SONAME" {print $2}')
+  [ "$soname" = "libtidemalloc.so.${v%%.*}" ] || fail "the soname is '$soname', not libtidemalloc.so.${v%%.*}"
+  # Defined dynamic symbols: "ADDR FLAGS SECTION SIZE VERSION NAME"; the
+  # version node's own *ABS* symbol is not a name.
+  objdump -T "$PKG_SO" | awk '/^[0-9a-f]+ / && !/\*UND\*/ && !($NF == $(NF-1) && /\*ABS\*/) {print $NF, $(NF-1)}' |
+    LC_ALL=C sort >"$d/exported.txt"
+  grep -v -e '^#' -e '^$' "$T_ROOT/docs/abi-symbols.txt" | LC_ALL=C sort >"$d/documented.txt"
+  cat "$d/exported.txt"
+  [ -s "$d/exported.txt" ] || fail "objdump -T shows no defined symbols"
+  if ! diff -u "$d/documented.txt" "$d/exported.txt" >"$d/abi.diff"; then
+    cat "$d/abi.diff"
+    fail "exports differ from docs/abi-symbols.txt: $(grep -E '^[-+][^-+]' "$d/abi.diff" | head -n 4 | tr '\n' ' ')"
+  fi
+  grep -q ' TIDEMALLOC_' "$d/exported.txt" || fail "no symbol has a TIDEMALLOC_ version node"
+  # tidemalloc's own names are versioned, the standard ones must not be
+  # (they would not interpose glibc's; see src/tidemalloc.map).
+  grep -E '^tide_' "$d/exported.txt" | grep -v ' TIDEMALLOC_' && fail "a tide_ name has no version node"
+  grep -E '^(malloc|free|calloc|realloc|_Znwm|__libc_malloc) ' "$d/exported.txt" | grep -v ' Base$' &&
+    fail "a standard name is versioned: it would no longer interpose glibc's"
+  echo "$(wc -l <"$d/exported.txt") names as documented"
+}
+t_test package/abi-symbols pkg_abi
+
+# tide_version() is the header's version, the Makefile's, the pkg-config
+# file's and CHANGELOG.md's newest release.
+pkg_version() {
+  need_tide
+  local v d=$T_BUILD/package got
+  v=$(pkg_header_version)
+  mkdir -p "$d"
+  "$CC" -std=gnu11 -Wall -Wextra -Werror -I"$T_ROOT/include" -o "$d/version" tests/package/header.c \
+    -L"$T_ROOT/build" -ltidemalloc -Wl,-rpath,"$T_ROOT/build" >"$d/version.cc.log" 2>&1 ||
+    { cat "$d/version.cc.log"; fail "tests/package/header.c does not build"; }
+  got=$(t_run 20 "$d/version") || fail "the version program failed: $got"
+  echo "tide_version() and the macros: $got"
+  [ "$got" = "$v $v" ] || fail "tide_version() and the macros say '$got', the header $v"
+  local mk
+  mk=$(make -s -C "$T_ROOT" --no-print-directory -p -n all 2>/dev/null | sed -n 's/^VERSION := //p' | head -n 1)
+  [ "$mk" = "$v" ] || fail "the Makefile's VERSION is '$mk', the header's $v"
+  grep -qx "Version: $v" "$T_ROOT/build/tidemalloc.pc" || fail "build/tidemalloc.pc does not say Version: $v"
+  local cl
+  cl=$(grep -m1 -oE '^## \[?[0-9]+\.[0-9]+\.[0-9]+' "$T_ROOT/CHANGELOG.md" | grep -oE '[0-9.]+$')
+  [ "$cl" = "$v" ] || fail "CHANGELOG.md's newest release is '$cl', the header's $v"
+}
+t_test package/version pkg_version
+
+# include/tidemalloc.h first and alone, under gcc, clang, g++ and clang++,
+# C11/C17 and C++11/C++17, -Wall -Wextra -Werror -pedantic; each build linked
+# and run.
+pkg_header() {
+  need_tide
+  local d=$T_BUILD/package/header cc std lang out ok=() missing=()
+  rm -rf "$d"
+  mkdir -p "$d"
+  for cc in gcc clang g++ clang++; do
+    if ! command -v "$cc" >/dev/null 2>&1; then
+      missing+=("$cc")
+      continue
+    fi
+    case $cc in *++) lang=c++ stds="c++11 c++17" ;; *) lang=c stds="c11 c17" ;; esac
+    for std in $stds; do
+      out=$d/$cc-$std
+      echo "+ $cc -x $lang -std=$std -Wall -Wextra -Werror -pedantic tests/package/header.c"
+      "$cc" -x "$lang" -std="$std" -Wall -Wextra -Werror -pedantic -I"$T_ROOT/include" \
+        -o "$out" tests/package/header.c -x none -L"$T_ROOT/build" -ltidemalloc -Wl,-rpath,"$T_ROOT/build" \
+        >"$out.log" 2>&1 || { cat "$out.log"; fail "$cc -std=$std: $(grep -m1 -E 'error|warning' "$out.log")"; }
+      t_run 20 "$out" || fail "$cc -std=$std: the program failed"
+      ok+=("$cc/$std")
+    done
+  done
+  echo "compiled, linked and ran: ${ok[*]}"
+  [ ${#missing[@]} -eq 0 ] || skip "passed with ${ok[*]:-nothing}, but ${missing[*]} missing (apt-get install g++ clang)"
+}
+t_test package/header-alone pkg_header
+
+# `make install` into DIR/root with a build of its own (DIR/build), a
+# multiarch-style LIBDIR and marked CFLAGS/CPPFLAGS/LDFLAGS.
+PKG_PREFIX=/usr
+PKG_MA=$( (cc -print-multiarch 2>/dev/null || true) | grep . || echo multiarch)
+PKG_LIBDIR=/usr/lib/$PKG_MA
+pkg_make() { # DIR TARGET...
+  local dir=$1
+  shift
+  make -s -C "$T_ROOT" --no-print-directory BUILD="$dir/build" PREFIX=$PKG_PREFIX LIBDIR="$PKG_LIBDIR" \
+    CFLAGS="-frecord-gcc-switches" CPPFLAGS="-include $dir/cppflags-seen.h" \
+    LDFLAGS="-Wl,-rpath,/tide-pkg-ldflags-seen" DESTDIR="$dir/root" "$@"
+}
+pkg_install() { # DIR
+  rm -rf "$1"
+  mkdir -p "$1"
+  # CPPFLAGS leaves a mark in every object: a string kept by "used".
+  echo 'static const char tide_pkg_cppflags_seen[] __attribute__((used)) = "TIDE_PKG_CPPFLAGS_SEEN";' \
+    >"$1/cppflags-seen.h"
+  echo "+ make BUILD=$1/build PREFIX=$PKG_PREFIX LIBDIR=$PKG_LIBDIR DESTDIR=$1/root install"
+  pkg_make "$1" -j2 install >"$1/install.log" 2>&1 || { cat "$1/install.log"; fail "make install failed: $(grep -m1 -iE 'error|No rule' "$1/install.log")"; }
+}
+
+pkg_install_test() {
+  need_tide
+  command -v pkg-config >/dev/null || fail "pkg-config is missing"
+  local d=$T_BUILD/package/install v
+  v=$(pkg_header_version)
+  pkg_install "$d"
+  local r=$d/root lib=$d/root$PKG_LIBDIR f
+  for f in "$lib/libtidemalloc.so.$v" "$lib/libtidemalloc.a" "$lib/pkgconfig/tidemalloc.pc" \
+    "$lib/cmake/tidemalloc/tidemalloc-config.cmake" "$lib/cmake/tidemalloc/tidemalloc-config-version.cmake" \
+    "$r/usr/include/tidemalloc.h" "$r/usr/bin/tide" "$r/usr/share/man/man1/tide.1" \
+    "$r/usr/share/man/man3/tidemalloc.3"; do
+    [ -f "$f" ] || fail "make install did not install ${f#"$r"}"
+  done
+  [ "$(readlink "$lib/libtidemalloc.so.0")" = "libtidemalloc.so.$v" ] || fail "no libtidemalloc.so.0 link in LIBDIR"
+  [ "$(readlink "$lib/libtidemalloc.so")" = "libtidemalloc.so.0" ] || fail "no libtidemalloc.so link in LIBDIR"
+  # CFLAGS, CPPFLAGS and LDFLAGS reached the library and the tool.
+  for f in "$lib/libtidemalloc.so.$v" "$r/usr/bin/tide"; do
+    # -frecord-gcc-switches (CFLAGS) makes this section; the compiler's own
+    # flags are in it too.
+    readelf -p .GCC.command.line "$f" 2>/dev/null | pkg_has '-O2' || fail "${f#"$r"} was not built with CFLAGS"
+    strings "$f" | pkg_has TIDE_PKG_CPPFLAGS_SEEN || fail "${f#"$r"} was not built with CPPFLAGS"
+    readelf -d "$f" | pkg_has tide-pkg-ldflags-seen || fail "${f#"$r"} was not linked with LDFLAGS"
+  done
+  # pkg-config from the staged tree, then the program with LD_LIBRARY_PATH
+  # and with an rpath, as the README shows.
+  local flags
+  flags=$(PKG_CONFIG_PATH= PKG_CONFIG_LIBDIR="$lib/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$r" \
+    PKG_CONFIG_ALLOW_SYSTEM_CFLAGS=1 PKG_CONFIG_ALLOW_SYSTEM_LIBS=1 pkg-config --cflags --libs tidemalloc) ||
+    fail "pkg-config does not find tidemalloc in the installed tree"
+  echo "pkg-config: $flags"
+  [ "$(PKG_CONFIG_PATH= PKG_CONFIG_LIBDIR="$lib/pkgconfig" pkg-config --modversion tidemalloc)" = "$v" ] ||
+    fail "pkg-config --modversion is not $v"
+  # shellcheck disable=SC2086
+  "$CC" -std=c11 -Wall -Wextra -Werror -o "$d/prog" tests/package/header.c $flags >"$d/prog.log" 2>&1 ||
+    { cat "$d/prog.log"; fail "a program does not build with pkg-config's flags: $(grep -m1 error "$d/prog.log")"; }
+  t_run 20 env LD_LIBRARY_PATH="$lib" "$d/prog" || fail "the pkg-config program failed with LD_LIBRARY_PATH"
+  env LD_LIBRARY_PATH="$lib" ldd "$d/prog" | pkg_has "libtidemalloc.so.0 => $lib/libtidemalloc.so.0" ||
+    fail "the program does not load libtidemalloc.so.0 from the installed tree: $(ldd "$d/prog" | grep tide)"
+  # shellcheck disable=SC2086
+  "$CC" -std=c11 -o "$d/prog-rpath" tests/package/header.c $flags -Wl,-rpath,"$lib" >>"$d/prog.log" 2>&1 ||
+    fail "the rpath program does not build"
+  t_run 20 env -u LD_LIBRARY_PATH "$d/prog-rpath" || fail "the program linked with an rpath failed"
+  # The installed tool runs a program under the installed library.
+  t_run 30 env TIDE_LIB="$lib/libtidemalloc.so.0" "$r/usr/bin/tide" run -o "$d/summary" -- ls -l / >/dev/null ||
+    fail "the installed tide run failed"
+  [ -s "$d/summary" ] || fail "the installed tide run wrote no summary"
+  strings "$r/usr/bin/tide" | pkg_has_line "$PKG_LIBDIR" || fail "tide does not know LIBDIR $PKG_LIBDIR"
+  # make uninstall leaves nothing but folders.
+  pkg_make "$d" uninstall >"$d/uninstall.log" 2>&1 || { cat "$d/uninstall.log"; fail "make uninstall failed"; }
+  local left
+  left=$(find "$r" ! -type d | sed "s|^$r||")
+  [ -z "$left" ] || fail "make uninstall left $(echo "$left" | wc -l) files: $(echo "$left" | head -n 3 | tr '\n' ' ')"
+}
+t_test package/install pkg_install_test
+
+# find_package(tidemalloc) from the installed tree gives tidemalloc::tidemalloc.
+pkg_cmake() {
+  need_tide
+  command -v cmake >/dev/null 2>&1 || skip "cmake is missing (apt-get install cmake)"
+  local d=$T_BUILD/package/cmake
+  pkg_install "$d"
+  local lib=$d/root$PKG_LIBDIR
+  mkdir -p "$d/src" "$d/bad"
+  cp tests/package/header.c "$d/src/"
+  cat >"$d/src/CMakeLists.txt" <<'CMAKE'
+cmake_minimum_required(VERSION 3.10)
+project(tideuser C)
+find_package(tidemalloc 0.1 REQUIRED)
+add_executable(user header.c)
+target_link_libraries(user PRIVATE tidemalloc::tidemalloc)
+add_executable(user-static header.c)
+target_link_libraries(user-static PRIVATE tidemalloc::tidemalloc-static)
+CMAKE
+  (cd "$d/src" && cmake -S . -B out -DCMAKE_PREFIX_PATH="$d/root$PKG_PREFIX" && cmake --build out) \
+    >"$d/cmake.log" 2>&1 || { cat "$d/cmake.log"; fail "the CMake project does not build: $(grep -m1 -iE 'error' "$d/cmake.log")"; }
+  t_run 20 "$d/src/out/user" || fail "the program CMake linked failed"
+  ldd "$d/src/out/user" | pkg_has "$lib/libtidemalloc.so.0" || fail "the CMake program does not load the installed library"
+  t_run 20 "$d/src/out/user-static" || fail "the program CMake linked statically failed"
+  ldd "$d/src/out/user-static" | pkg_has libtidemalloc && fail "tidemalloc-static is linked dynamically"
+  # A newer major version than ours is refused.
+  sed 's/find_package(tidemalloc 0.1 REQUIRED)/find_package(tidemalloc 1.0 REQUIRED)/' "$d/src/CMakeLists.txt" >"$d/bad/CMakeLists.txt"
+  cp tests/package/header.c "$d/bad/"
+  (cd "$d/bad" && cmake -S . -B out -DCMAKE_PREFIX_PATH="$d/root$PKG_PREFIX") >"$d/bad.log" 2>&1 &&
+    fail "find_package(tidemalloc 1.0) accepted version $(pkg_header_version)"
+  return 0
+}
+t_test package/cmake pkg_cmake
