@@ -248,3 +248,51 @@ CMAKE
   return 0
 }
 t_test package/cmake pkg_cmake
+
+# `make bench QUICK=1` (run.py --quick, cost.py --quick) writes outside the
+# committed bench/results/.  Asks the runner where, without running it.
+pkg_bench_quick_out() {
+  local py=/usr/bin/python3.11 q f
+  [ -x "$py" ] || py=$T_PY
+  q=$(cd bench && "$py" -c 'import os, run; print(os.path.realpath(run.default_out(True)))') ||
+    fail "bench/run.py has no default_out()"
+  f=$(cd bench && "$py" -c 'import os, run; print(os.path.realpath(run.default_out(False)))')
+  echo "quick: $q, full: $f"
+  [ "$f" = "$(realpath bench/results)" ] || fail "a full run writes to $f, not bench/results"
+  case $q/ in "$(realpath bench/results)"/*) fail "a quick run writes into the committed bench/results ($q)" ;; esac
+  if git -C "$T_ROOT" rev-parse --git-dir >/dev/null 2>&1; then
+    git -C "$T_ROOT" check-ignore -q "$q/latest.md" || fail "$q/latest.md would not be ignored by git"
+  fi
+  grep -q 'default_out(args.quick)' bench/cost.py || fail "bench/cost.py does not use run.default_out"
+}
+t_test package/bench-quick-out pkg_bench_quick_out
+
+# The man pages render without a warning (as lintian checks them), tide(1)
+# names every option of the tool's own help, and after `make install` `man`
+# finds both in MANDIR.
+pkg_man() {
+  command -v man >/dev/null 2>&1 || skip "man is missing (apt-get install man-db)"
+  local d=$T_BUILD/package/man p w opt
+  mkdir -p "$d"
+  for p in docs/tide.1 docs/tidemalloc.3; do
+    w=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -E UTF-8 -l "$p" 2>&1 >"$d/$(basename "$p").txt")
+    [ -z "$w" ] || fail "$p: $(echo "$w" | head -n 2 | tr '\n' ' ')"
+    [ -s "$d/$(basename "$p").txt" ] || fail "$p renders empty"
+  done
+  [ -x build/tide ] || fail "build/tide is missing"
+  for opt in $( (build/tide --help; build/tide run --help; build/tide map --help; build/tide report --help) |
+    grep -oE '(^|[ [])--?[a-z][a-z-]*' | tr -d ' [' | sort -u); do
+    grep -qE -e "(^|[^a-z-])$opt([^a-z-]|$)" "$d/tide.1.txt" || fail "tide(1) does not mention $opt (from tide's --help)"
+    echo "tide(1) mentions $opt"
+  done
+  for w in run map report help; do
+    grep -q "tide $w" "$d/tide.1.txt" || fail "tide(1) has no 'tide $w'"
+  done
+  # Installed, into a tree of its own.
+  local r=$T_BUILD/package/man-install
+  pkg_install "$r"
+  for w in tide tidemalloc; do
+    man -M "$r/root$PKG_PREFIX/share/man" -w "$w" >/dev/null 2>&1 || fail "man -M MANDIR does not find $w after make install"
+  done
+}
+t_test package/man pkg_man
