@@ -80,10 +80,12 @@ $(BUILD)/libtidemalloc-prefixed.a: $(PREFIXED_OBJ)
 	rm -f $@ && ar rcs $@ $(PREFIXED_OBJ)
 
 TOOL_SRC := $(wildcard tools/*.c)
-# The tool looks for the library beside itself, in ../lib, then in LIBDIR.
+# The tool looks for the library beside itself, in ../lib, in LIBDIR as seen
+# from BINDIR (a tree in a DESTDIR or moved), then in LIBDIR.
 $(BUILD)/tide: $(TOOL_SRC) $(wildcard tools/*.h) include/tidemalloc.h $(BUILD)/flags \
 	  $(BUILD)/paths | $(BUILD)/obj
-	$(CC) -std=gnu11 -O2 -g $(WARN) -Iinclude -DTIDE_LIBDIR='"$(LIBDIR)"' $(CPPFLAGS) \
+	$(CC) -std=gnu11 -O2 -g $(WARN) -Iinclude -DTIDE_LIBDIR='"$(LIBDIR)"' \
+	  -DTIDE_LIBDIR_REL="\"$$(realpath -m --relative-to='$(BINDIR)' '$(LIBDIR)')\"" $(CPPFLAGS) \
 	  $(CFLAGS) $(TOOL_SRC) $(LDFLAGS) -o $@ -lm
 
 # pkg-config file and CMake package files for the install paths.  The CMake
@@ -178,7 +180,26 @@ uninstall:
 	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then \
 	  echo ldconfig; ldconfig; fi
 
+# Debian packages (libtidemalloc0, libtidemalloc-dev, tidemalloc-tools) from
+# a copy of the tree in $(BUILD)/deb/, with dpkg-buildpackage, then lintian.
+# Needs debhelper and lintian (apt-get install debhelper lintian).
+DEB_DIR := $(BUILD)/deb
+deb:
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/tidemalloc-$(VERSION)
+	if git rev-parse --git-dir >/dev/null 2>&1; then \
+	  git ls-files -co --exclude-standard -z | tar --null -T - -cf - | tar -xf - -C $(DEB_DIR)/tidemalloc-$(VERSION); \
+	else \
+	  tar --exclude=./$(BUILD) --exclude=./bench/bin -cf - . | tar -xf - -C $(DEB_DIR)/tidemalloc-$(VERSION); \
+	fi
+	# Without this make's variables (MAKEFLAGS would carry BUILD=... into the
+	# package's own make, whose clean would remove this very folder).
+	cd $(DEB_DIR)/tidemalloc-$(VERSION) && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+	  dpkg-buildpackage -us -uc
+	lintian --fail-on error $(DEB_DIR)/tidemalloc_$(VERSION)_*.changes
+	@echo "lintian: no errors"
+	ls $(DEB_DIR)/*.deb
+
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all test bench bench-checks bench-secure demo fuzz soak install uninstall clean FORCE
+.PHONY: all test bench bench-checks bench-secure demo fuzz soak install uninstall deb clean FORCE

@@ -70,6 +70,11 @@ static void find_library(char *out, size_t outlen) {
     if (access(path, R_OK) == 0 && realpath(path, out) && strlen(out) < outlen)
       return;
   }
+#ifdef TIDE_LIBDIR_REL /* LIBDIR as seen from BINDIR: the same tree moved or in a DESTDIR */
+  util_fmt(path, sizeof path, "%s/%s/libtidemalloc.so.0", self, TIDE_LIBDIR_REL);
+  if (access(path, R_OK) == 0 && realpath(path, out) && strlen(out) < outlen)
+    return;
+#endif
 #ifdef TIDE_LIBDIR
   util_fmt(path, sizeof path, "%s/libtidemalloc.so.0", TIDE_LIBDIR);
   if (access(path, R_OK) == 0 && realpath(path, out) && strlen(out) < outlen)

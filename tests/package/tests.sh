@@ -34,7 +34,7 @@ pkg_license() {
   fi
   while IFS= read -r f; do
     case $f in
-    *.c | *.h | *.cpp | *.sh | *.py | *.1 | *.3 | *.in | *.map | *.supp | *.sql | Makefile | */Makefile | .ci/run) ;;
+    *.c | *.h | *.cpp | *.sh | *.py | *.1 | *.3 | *.in | *.map | *.supp | *.sql | Makefile | */Makefile | .ci/run | debian/rules) ;;
     *) continue ;;
     esac
     [ -f "$f" ] || continue
@@ -83,6 +83,14 @@ pkg_abi() {
   grep -E '^tide_' "$d/exported.txt" | grep -v ' TIDEMALLOC_' && fail "a tide_ name has no version node"
   grep -E '^(malloc|free|calloc|realloc|_Znwm|__libc_malloc) ' "$d/exported.txt" | grep -v ' Base$' &&
     fail "a standard name is versioned: it would no longer interpose glibc's"
+  # Debian's symbols file lists the same names (dpkg-gensymbols -c4 holds
+  # the package build to it).
+  if [ -f "$T_ROOT/debian/libtidemalloc0.symbols" ]; then
+    sed -n 's/^ \([^ ]*\)@\([^ ]*\) .*/\1 \2/p' "$T_ROOT/debian/libtidemalloc0.symbols" |
+      grep -v '^TIDEMALLOC_' | LC_ALL=C sort >"$d/debian-symbols.txt"
+    diff -u "$d/documented.txt" "$d/debian-symbols.txt" >"$d/debian.diff" ||
+      { cat "$d/debian.diff"; fail "debian/libtidemalloc0.symbols differs from docs/abi-symbols.txt"; }
+  fi
   echo "$(wc -l <"$d/exported.txt") names as documented"
 }
 t_test package/abi-symbols pkg_abi
@@ -204,7 +212,8 @@ pkg_install_test() {
     fail "the rpath program does not build"
   t_run 20 env -u LD_LIBRARY_PATH "$d/prog-rpath" || fail "the program linked with an rpath failed"
   # The installed tool runs a program under the installed library.
-  t_run 30 env TIDE_LIB="$lib/libtidemalloc.so.0" "$r/usr/bin/tide" run -o "$d/summary" -- ls -l / >/dev/null ||
+  # Without TIDE_LIB: it finds LIBDIR from its own folder.
+  t_run 30 env -u TIDE_LIB "$r/usr/bin/tide" run -o "$d/summary" -- ls -l / >/dev/null ||
     fail "the installed tide run failed"
   [ -s "$d/summary" ] || fail "the installed tide run wrote no summary"
   strings "$r/usr/bin/tide" | pkg_has_line "$PKG_LIBDIR" || fail "tide does not know LIBDIR $PKG_LIBDIR"
@@ -296,3 +305,69 @@ pkg_man() {
   done
 }
 t_test package/man pkg_man
+
+# `make deb`: three packages built by dpkg-buildpackage and passed by
+# lintian (make deb fails on a lintian error), installed with dpkg into a
+# root of their own (dpkg --root: no chroot, nothing touches the system),
+# where a linked program, a preloaded one and `tide run` work; then purged,
+# leaving nothing but dpkg's database.
+pkg_deb() {
+  need_tide
+  local t
+  for t in dpkg-buildpackage dh lintian dpkg; do
+    command -v $t >/dev/null 2>&1 || skip "$t is missing (apt-get install dpkg-dev debhelper lintian)"
+  done
+  local d=$T_BUILD/package/deb v ma
+  v=$(pkg_header_version)
+  ma=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null) || fail "dpkg-architecture failed"
+  rm -rf "$d"
+  mkdir -p "$d"
+  echo "+ make BUILD=$d/build deb (DEB_BUILD_OPTIONS=nocheck: the tests run here anyway)"
+  DEB_BUILD_OPTIONS=nocheck t_run 500 make -s -C "$T_ROOT" --no-print-directory BUILD="$d/build" deb \
+    >"$d/deb.log" 2>&1 || { tail -n 40 "$d/deb.log"; fail "make deb failed: $(grep -m1 -E '^E: |error' "$d/deb.log")"; }
+  grep -q '^lintian: no errors' "$d/deb.log" || fail "make deb did not run lintian"
+  grep -E '^[EW]: ' "$d/deb.log" | head -n 20
+  local pkgs=() p
+  for p in libtidemalloc0 libtidemalloc-dev tidemalloc-tools; do
+    [ -f "$d/build/deb/${p}_${v}_amd64.deb" ] || fail "make deb did not build ${p}_${v}_amd64.deb"
+    pkgs+=("$d/build/deb/${p}_${v}_amd64.deb")
+  done
+  # A dpkg root: the database only; libc6 is the system's (--force-depends).
+  local r=$d/root lib
+  lib=$r/usr/lib/$ma
+  mkdir -p "$r/var/lib/dpkg/info" "$r/var/lib/dpkg/updates" "$r/var/lib/dpkg/triggers"
+  : >"$r/var/lib/dpkg/status"
+  : >"$r/var/lib/dpkg/available"
+  dpkg --root="$r" --log=/dev/null --force-depends --force-script-chrootless -i "${pkgs[@]}" >"$d/dpkg.log" 2>&1 ||
+    { cat "$d/dpkg.log"; fail "dpkg -i failed: $(grep -m1 -i error "$d/dpkg.log")"; }
+  for p in libtidemalloc0 libtidemalloc-dev tidemalloc-tools; do
+    dpkg --root="$r" -s "$p" 2>/dev/null | pkg_has_line 'Status: install ok installed' || fail "$p is not installed in the dpkg root"
+  done
+  [ -f "$lib/libtidemalloc.so.$v" ] && [ -L "$lib/libtidemalloc.so.0" ] || fail "libtidemalloc0 did not install libtidemalloc.so.0"
+  # A program built with the -dev package's pkg-config file, run against the
+  # runtime package.
+  local flags
+  flags=$(PKG_CONFIG_PATH= PKG_CONFIG_LIBDIR="$lib/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$r" \
+    PKG_CONFIG_ALLOW_SYSTEM_CFLAGS=1 PKG_CONFIG_ALLOW_SYSTEM_LIBS=1 pkg-config --cflags --libs tidemalloc) ||
+    fail "pkg-config does not find the -dev package's tidemalloc.pc"
+  # shellcheck disable=SC2086
+  "$CC" -std=c11 -Wall -Wextra -Werror -o "$d/linked" tests/package/header.c $flags >"$d/cc.log" 2>&1 ||
+    { cat "$d/cc.log"; fail "a program does not build against libtidemalloc-dev"; }
+  t_run 20 env LD_LIBRARY_PATH="$lib" "$d/linked" || fail "the linked program failed"
+  env LD_LIBRARY_PATH="$lib" ldd "$d/linked" | pkg_has "$lib/libtidemalloc.so.0" || fail "the linked program does not load the packaged library"
+  # A preloaded program: it writes tidemalloc's statistics at exit (into a
+  # file: ls closes stderr before it exits).
+  t_run 20 env LD_PRELOAD="$lib/libtidemalloc.so.0" TIDEMALLOC_OPTIONS="stats=json,stats_file=$d/preload.json" \
+    ls -l / >/dev/null || fail "ls under LD_PRELOAD of the packaged library failed"
+  grep -q '"malloc_calls"' "$d/preload.json" 2>/dev/null || fail "the preloaded library did not run (no statistics from ls)"
+  # tide run finds the packaged library by itself.
+  t_run 30 env -u TIDE_LIB "$r/usr/bin/tide" run -o "$d/summary" -- ls -l / >/dev/null || fail "the packaged tide run failed"
+  grep -q 'where the memory of' "$d/summary" || fail "the packaged tide run wrote no summary"
+  # Purged, nothing is left but dpkg's own files.
+  dpkg --root="$r" --log=/dev/null --force-depends --force-script-chrootless --purge tidemalloc-tools \
+    libtidemalloc-dev libtidemalloc0 >>"$d/dpkg.log" 2>&1 || { cat "$d/dpkg.log"; fail "dpkg --purge failed"; }
+  local left
+  left=$(find "$r" ! -type d ! -path "$r/var/lib/dpkg/*" | sed "s|^$r||")
+  [ -z "$left" ] || fail "purging left $(echo "$left" | wc -l) files: $(echo "$left" | head -n 3 | tr '\n' ' ')"
+}
+t_test package/deb pkg_deb 600
