@@ -176,13 +176,15 @@ uninstall:
 	  $(DESTDIR)$(CMAKEDIR)/tidemalloc-config.cmake \
 	  $(DESTDIR)$(CMAKEDIR)/tidemalloc-config-version.cmake \
 	  $(DESTDIR)$(BINDIR)/tide $(DESTDIR)$(MANDIR)/man3/tidemalloc.3 $(DESTDIR)$(MANDIR)/man1/tide.1
-	-rmdir $(DESTDIR)$(CMAKEDIR) 2>/dev/null
+	rmdir $(DESTDIR)$(CMAKEDIR) 2>/dev/null || true
 	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then \
 	  echo ldconfig; ldconfig; fi
 
 # Debian packages (libtidemalloc0, libtidemalloc-dev, tidemalloc-tools) from
 # a copy of the tree in $(BUILD)/deb/, with dpkg-buildpackage, then lintian.
-# Needs debhelper and lintian (apt-get install debhelper lintian).
+# Needs debhelper and lintian (apt-get install debhelper lintian).  The
+# package's own make runs without this one's variables (MAKEFLAGS would
+# carry BUILD=... into it, and its clean would remove this very folder).
 DEB_DIR := $(BUILD)/deb
 deb:
 	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/tidemalloc-$(VERSION)
@@ -191,8 +193,6 @@ deb:
 	else \
 	  tar --exclude=./$(BUILD) --exclude=./bench/bin -cf - . | tar -xf - -C $(DEB_DIR)/tidemalloc-$(VERSION); \
 	fi
-	# Without this make's variables (MAKEFLAGS would carry BUILD=... into the
-	# package's own make, whose clean would remove this very folder).
 	cd $(DEB_DIR)/tidemalloc-$(VERSION) && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
 	  dpkg-buildpackage -us -uc
 	lintian --fail-on error $(DEB_DIR)/tidemalloc_$(VERSION)_*.changes
