@@ -191,7 +191,9 @@ deb:
 	if git rev-parse --git-dir >/dev/null 2>&1; then \
 	  git ls-files -co --exclude-standard -z | tar --null -T - -cf - | tar -xf - -C $(DEB_DIR)/tidemalloc-$(VERSION); \
 	else \
-	  tar --exclude=./$(BUILD) --exclude=./bench/bin -cf - . | tar -xf - -C $(DEB_DIR)/tidemalloc-$(VERSION); \
+	  tar --exclude=./build --exclude=./.git --exclude=./bench/bin \
+	    --exclude=$(patsubst $(CURDIR)/%,./%,$(abspath $(DEB_DIR))) -cf - . | \
+	    tar -xf - -C $(DEB_DIR)/tidemalloc-$(VERSION); \
 	fi
 	cd $(DEB_DIR)/tidemalloc-$(VERSION) && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
 	  dpkg-buildpackage -us -uc
