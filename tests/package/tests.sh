@@ -30,7 +30,11 @@ pkg_license() {
   if git -C "$T_ROOT" rev-parse --git-dir >/dev/null 2>&1; then
     files=$(git -C "$T_ROOT" ls-files)
   else
-    files=$(find . -path ./build -prune -o -path ./.git -prune -o -type f -print | sed 's|^\./||')
+    # No git (a copied tree): everything but what .gitignore leaves out.
+    files=$(find . \( -path ./build -o -path ./.git -o -path ./bench/bin -o -path ./fuzz/crashes \
+      -o -path ./debian/tmp -o -path ./debian/.debhelper -o -path ./debian/libtidemalloc0 \
+      -o -path ./debian/libtidemalloc-dev -o -path ./debian/tidemalloc-tools \) -prune -o -type f -print |
+      sed 's|^\./||')
   fi
   while IFS= read -r f; do
     case $f in
