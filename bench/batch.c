@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* batch: free-list reuse.  Allocate N objects of mixed small sizes, write
  * every byte of each, free them all in a random order, repeat.  The random
  * free order scrambles the free lists, so the next round shows how well the

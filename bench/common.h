@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Shared helpers for the benchmark workloads.
  *
  * Every workload takes one argument, the size: "smoke" (a fraction of a

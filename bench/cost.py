@@ -1,4 +1,5 @@
 #!/usr/bin/python3.11
+# SPDX-License-Identifier: MIT
 """What tidemalloc's safety costs: tidemalloc against a variant of itself.
 
     /usr/bin/python3.11 bench/cost.py checks|secure [--quick] [--rounds N]
@@ -25,7 +26,8 @@ are not: for every workload in its quick size, the total instructions under
 `valgrind --tool=callgrind` with each, and the instructions per warm
 malloc(64)+free pair (bench/bin/ipp).
 
-Writes results/MODE-cost.md and results/MODE-cost.json.
+Writes results/MODE-cost.md and results/MODE-cost.json (with --quick, into
+build/bench-quick/ instead: the committed results stay as they are).
 """
 
 import argparse
@@ -117,8 +119,10 @@ def main():
     ap.add_argument("--rounds", type=int, help="rounds (default 9, quick 3)")
     ap.add_argument("--workloads", help="comma-separated subset")
     ap.add_argument("--no-callgrind", action="store_true")
-    ap.add_argument("--out", default=os.path.join(HERE, "results"))
+    ap.add_argument("--out", help="default bench/results/; with --quick build/bench-quick/")
     args = ap.parse_args()
+    if args.out is None:
+        args.out = run.default_out(args.quick)
 
     LIBS = MODES[args.mode]
     first, second = LIBS[0][0], LIBS[1][0]

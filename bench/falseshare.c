@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* falseshare: allocator-induced false sharing, the cache-thrash and
  * cache-scratch tests of the Hoard paper (Berger et al., ASPLOS 2000), also
  * in mimalloc-bench.

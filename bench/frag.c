@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* frag: fragmentation and giving memory back (the pattern of Wilson &
  * Johnstone's fragmentation studies and of the "memory after free" checks
  * in rpmalloc/mimalloc benchmarks).

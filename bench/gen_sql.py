@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Generate the SQL script of the sqlite workload.
 
     /usr/bin/python3.11 gen_sql.py [smoke|quick|full] > script.sql

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ipp: instructions per malloc+free pair, for callgrind.
  *   ipp N   warms up (allocations of several sizes, then 10000 pairs of 64 B),
  *           then does N pairs malloc(64)/free.

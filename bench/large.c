@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* large: the mmap / mremap path.  One thread keeps 8 slots of large blocks,
  * 64 KiB - 8 MiB (log-uniform).  Each step picks a slot and either allocates
  * into it (if empty), grows its block with realloc by 1.25-2x (up to

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* measure: run one command and report its wall time and peak RSS.
  *
  *   measure RESULT TIMEOUT_S PRELOAD CMD [ARGS...]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* mixed: many threads, mixed lifetimes (the pattern of mstress and rptest in
  * mimalloc-bench).  Each of 8 threads runs a random mix of
  *   50%  short-lived: replace the oldest block of a small ring (lives ~64 ops)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* pairs: the fast path.  One thread; malloc and free of
  *   1. the same small size (48 B) in a tight loop,
  *   2. random sizes 8 B - 1 KiB, each freed at once,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* prodcons: remote frees at full speed.  One thread allocates blocks of
  * random size 25-512 B, writes a sequence number and a tag into each, and
  * pushes them through a lock-free single-producer/single-consumer ring; a

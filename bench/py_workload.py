@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Memory-heavy pure-Python workload for the tidemalloc benchmarks.
 
 Run as:  /usr/bin/python3.11 -I py_workload.py [smoke|quick|full]

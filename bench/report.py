@@ -1,4 +1,5 @@
 #!/usr/bin/python3.11
+# SPDX-License-Identifier: MIT
 """Turn the runner's results (results/latest.json) into latest.md and latest.svg.
 
     /usr/bin/python3.11 bench/report.py [results/latest.json]

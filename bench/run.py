@@ -1,4 +1,5 @@
 #!/usr/bin/python3.11
+# SPDX-License-Identifier: MIT
 """Run the tidemalloc benchmark suite against five allocators.
 
     /usr/bin/python3.11 bench/run.py [--quick] [--rounds N]
@@ -20,7 +21,9 @@ Then instructions per warm malloc(64)+free pair under
 `valgrind --tool=callgrind` (which does not replace malloc).
 
 Writes results/latest.json (every run), results/latest.md (tables) and
-results/latest.svg (chart) through report.py.  Standard library only.
+results/latest.svg (chart) through report.py; a --quick run writes them into
+build/bench-quick/ instead, leaving the committed results alone.  Standard
+library only.
 """
 
 import argparse
@@ -38,6 +41,16 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+# Where quick runs write: outside the committed bench/results/.
+QUICK_OUT = os.path.join(ROOT, "build", "bench-quick")
+
+
+def default_out(quick):
+    """Where results go without --out: the committed bench/results/ for a full
+    run, build/bench-quick/ for a quick one."""
+    return QUICK_OUT if quick else os.path.join(HERE, "results")
+
+
 BIN = os.path.join(HERE, "bin")
 LIBDIR = "/usr/lib/x86_64-linux-gnu"
 PYTHON = "/usr/bin/python3.11"
@@ -177,8 +190,11 @@ def main():
     ap.add_argument("--workloads", help="comma-separated subset")
     ap.add_argument("--allocators", help="comma-separated subset (glibc is always run)")
     ap.add_argument("--no-callgrind", action="store_true")
-    ap.add_argument("--out", default=os.path.join(HERE, "results"), help="output directory")
+    ap.add_argument("--out", help="output directory (default bench/results/, the committed "
+                    "results; with --quick build/bench-quick/, so that a quick run leaves them alone)")
     args = ap.parse_args()
+    if args.out is None:
+        args.out = default_out(args.quick)
 
     mode = "quick" if args.quick else "full"
     rounds = args.rounds or (2 if args.quick else 5)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* server: the Larson benchmark pattern (Larson & Krishnan, "Memory
  * allocation for long-running server applications", 1998; larson in
  * mimalloc-bench).  Several threads each own an array of slots and

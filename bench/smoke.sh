@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # Smoke test of the benchmark workloads under tidemalloc: every workload with
 # tiny sizes (a few seconds in all), preloaded with build/libtidemalloc.so,
 # each checking its own results.  Prints one line per workload,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer harness for tidemalloc's prefixed API (tide_* names).
  *
  * Built by fuzz/run.sh with clang -fsanitize=fuzzer,address,undefined from

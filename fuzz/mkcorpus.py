@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Write the seed corpus of fuzz/harness.c into fuzz/corpus/.
 
 Each seed is a small program in the harness's input language (see the

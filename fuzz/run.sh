@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Fuzz tidemalloc's prefixed API with libFuzzer + ASan + UBSan.
 #
 #   bash fuzz/run.sh [SECONDS]     build, then fuzz for SECONDS (default 60)

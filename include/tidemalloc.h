@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tidemalloc — a memory allocator that gets small objects from the brk heap,
  * large ones from mmap, gives memory back, and shows where it came from.
  *
@@ -9,6 +10,7 @@
 #ifndef TIDEMALLOC_H
 #define TIDEMALLOC_H
 
+#include <malloc.h> /* struct mallinfo, struct mallinfo2 (glibc 2.33 and later) */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,8 +22,20 @@ extern "C" {
 /* Everything declared here is exported, whatever the build's default. */
 #define TIDE_API __attribute__((visibility("default")))
 
+/* The version of this header; tide_version() gives the library's.  The
+ * shared library's soname is libtidemalloc.so.MAJOR (docs/abi.md). */
 #define TIDEMALLOC_VERSION_MAJOR 0
 #define TIDEMALLOC_VERSION_MINOR 1
+#define TIDEMALLOC_VERSION_PATCH 0
+#define TIDEMALLOC_VERSION_STR_(a, b, c) #a "." #b "." #c
+#define TIDEMALLOC_VERSION_XSTR_(a, b, c) TIDEMALLOC_VERSION_STR_(a, b, c)
+/* "0.1.0" */
+#define TIDEMALLOC_VERSION_STRING                                                \
+  TIDEMALLOC_VERSION_XSTR_(TIDEMALLOC_VERSION_MAJOR, TIDEMALLOC_VERSION_MINOR,   \
+                           TIDEMALLOC_VERSION_PATCH)
+
+/* The running library's version, "MAJOR.MINOR.PATCH" (a static string). */
+TIDE_API const char *tide_version(void);
 
 /* ---- The standard API, prefixed ---------------------------------------- */
 TIDE_API void *tide_malloc(size_t size);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The allocating half of the API.  malloc's fast path is a load of the
  * thread's heap, of the page for the size, and a pop from its free list;
  * everything else (a new page, a new segment, huge blocks, the first call

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The glibc extensions that are neither allocation nor freeing: trimming
  * and mallopt.  Statistics views live in stats.c. */
 #define _GNU_SOURCE
@@ -28,3 +29,5 @@ int tide_mallopt(int param, int value) {
   if (tide_init_state != 2) init_process();
   return options_mallopt(param, value);
 }
+
+const char *tide_version(void) { return TIDEMALLOC_VERSION_STRING; }

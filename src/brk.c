@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The brk heap: the data segment, as the seed text describes, grown and
  * shrunk with brk and cut into 4 MiB units.  A unit is a segment of pages,
  * or one unit of a big block ("span": a block too big for a segment but

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A formatter that never allocates: text goes into a caller's fixed buffer,
  * flushed with write(2) when it fills if the buffer has a file descriptor. */
 #define _GNU_SOURCE

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The freeing half of the API.  free() finds the segment by masking the
  * address and the page by a shift; a block of the calling thread's own heap
  * goes straight onto its page's free list, any other onto the page's atomic

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Thread heaps.  Each thread allocates from its own heap without locks or
  * atomic read-modify-writes.  A heap is never destroyed: when its thread
  * exits it is emptied of what can be given back and parked in a pool, and

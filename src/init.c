@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Process start-up, secrets, the clock, fork, and the one way out when the
  * heap is corrupt.  Start-up runs on the first allocation of any thread and
  * never allocates: it may be reached from ld.so, constructors or dlsym. */

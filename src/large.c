@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Huge blocks: a request at or above the mmap threshold gets a mapping of
  * its own, as the seed text describes, so that freeing it gives the memory
  * straight back with munmap and it never pins the brk heap.  The mapping is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Options: one table row each.  The same rows are read from
  * TIDEMALLOC_OPTIONS, from glibc's environment variables and tunables (so a
  * user's existing tuning carries over), from mallopt, and by

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The one door to the kernel: every brk, mmap, munmap, mremap and madvise
  * tidemalloc makes goes through here, is counted, and is traced.
  * Error policy: a failed call returns NULL/false with errno set and leaves

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The standard names.  malloc, free, calloc and realloc (and their
  * __libc_ names) are aliases of their tide_ twins, defined beside them
  * (alloc.c, free.c); the others forward to theirs here (a tail jump: the

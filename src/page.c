@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Pages: runs of slices cut into blocks of one size class.  A page's free
  * list is extended lazily, a few KiB at a time, so that memory is touched
  * (and becomes resident) only as blocks are really handed out. */

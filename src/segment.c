@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Segments: where pages come from.  A heap owns segments and carves pages
  * (runs of 64 KiB slices) out of them; an empty segment goes back to the
  * brk heap's pool of free units (brk.c), or, if mapped, to a small cache or

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Size classes: multiples of 16 up to 128 bytes; four classes per doubling
  * up to 1 KiB (160, 192, 224, 256, 320, ...); eight per doubling above, up
  * to 128 KiB (1152, 1280, ..., 2048, 2304, ...).  From 64 bytes up at most

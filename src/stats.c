@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Statistics: per-thread counters merged on read, the OS counters of os.c,
  * and the brk heap's extent.  One list of fields drives the JSON and text
  * printers; mallinfo, malloc_stats and malloc_info are views of the same. */

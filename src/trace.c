@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The trace: one line per OS call, in the format of docs/trace-format.md.
  * Each line is formatted on the stack and written with a single write(2) to
  * a file opened with O_APPEND, so lines of concurrent threads and of forked

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Shared helpers for tidemalloc's tests (header-only). */
 #ifndef TIDE_TEST_COMMON_H
 #define TIDE_TEST_COMMON_H

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # shellcheck shell=bash
 # Helpers for tidemalloc's test suite; sourced by tests/run.sh.
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # tidemalloc's test suite.  `make test` runs `bash tests/run.sh` from the
 # repository root after `make`.
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # tools/demo.sh — `make demo`: tidemalloc and the tide tool on a real program.
 #
 #   1. tide run     Python builds and drops a large dict and a large bytes
@@ -104,4 +105,4 @@ heading "Pictures"
 say "  $out/timeline.svg   break height and mapped bytes over time (part 2)" \
     "  $out/map.svg        the address space of part 3" \
     "" "Try it on your own program:  build/tide run -- PROGRAM ARGS..." \
-    "See build/tide --help, and man -l docs/tidemalloc.3 for the options."
+    "See build/tide --help or man -l docs/tide.1, and man -l docs/tidemalloc.3 for the options."

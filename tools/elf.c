@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* elf.c — find one symbol's value in an ELF64 file (for `tide map`).
  *
  * Reads the section headers and looks the name up in .dynsym (exported

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* json.c — a small JSON reader for tidemalloc's statistics (one object a line).
  *
  * Values form a tree of struct json; members of objects keep their order.

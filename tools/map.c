@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* map.c — `tide map PID`: read a process's address space (/proc/PID/maps)
  * and turn it into boxes (struct region, map.h): one file's mappings, the
  * brk heap, anonymous mappings cut into tidemalloc's segments and large

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* map.h — the regions `tide map` draws (map.c builds them, map_draw.c draws).
  *
  * A region is one box of the picture: a run of /proc/PID/maps lines that

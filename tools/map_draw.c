@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* map_draw.c — draw `tide map`'s regions as text (the seed's column of
  * boxes, high addresses on top) and as SVG. */
 #include "map.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* map_tide.c — what of a process tidemalloc owns, read from the process.
  *
  * libtidemalloc exports `struct tide_introspect tide_introspect`

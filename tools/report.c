@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* report.c — `tide report TRACE`: read a trace (docs/trace-format.md) and say
  * what OS calls tidemalloc made, what they cost, what came back, and which
  * requests caused them.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* report.h — `tide report`: a trace file (docs/trace-format.md) read into
  * processes and events (report.c), summarised, and charted (report_svg.c). */
 #ifndef TIDE_REPORT_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* report_svg.c — `tide report --svg`: two step plots over time, the break
  * height above the first break and the bytes tidemalloc has mapped. */
 #include "report.h"

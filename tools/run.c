@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* run.c — `tide run`: run a command with tidemalloc preloaded and report.
  *
  * The command gets LD_PRELOAD=<abs path of libtidemalloc.so>[:<old LD_PRELOAD>]
@@ -35,7 +36,8 @@ void run_usage(FILE *f) {
         "  -o, --output FILE write the summary (or JSON) to FILE instead of stderr\n"
         "  -h, --help        show this help and exit\n"
         "\n"
-        "The library is the libtidemalloc.so next to the tide program (or in ../lib);\n"
+        "The library is the libtidemalloc.so(.0) next to the tide program, in ../lib\n"
+        "or in the library folder tide was installed with;\n"
         "the environment variable TIDE_LIB names another.  Options already in\n"
         "TIDEMALLOC_OPTIONS are kept.  The exit status is CMD's, 128+N if a signal N\n"
         "killed it, 127 if it could not be found and 126 if it could not be run.\n",
@@ -59,15 +61,30 @@ static void find_library(char *out, size_t outlen) {
   char *slash = strrchr(self, '/');
   if (slash)
     *slash = 0;
-  static const char *const rel[] = {"libtidemalloc.so", "../lib/libtidemalloc.so"};
+  /* The soname (what a runtime package installs) or the development link;
+   * beside the program, in ../lib, and in the LIBDIR `make install` used. */
+  static const char *const rel[] = {"libtidemalloc.so.0", "libtidemalloc.so",
+                                    "../lib/libtidemalloc.so.0", "../lib/libtidemalloc.so"};
   for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
     util_fmt(path, sizeof path, "%s/%s", self, rel[i]);
     if (access(path, R_OK) == 0 && realpath(path, out) && strlen(out) < outlen)
       return;
   }
-  util_die("cannot find libtidemalloc.so in %s or %s/../lib (build it with 'make', or set "
-           "TIDE_LIB)",
-           self, self);
+#ifdef TIDE_LIBDIR_REL /* LIBDIR as seen from BINDIR: the same tree moved or in a DESTDIR */
+  util_fmt(path, sizeof path, "%s/%s/libtidemalloc.so.0", self, TIDE_LIBDIR_REL);
+  if (access(path, R_OK) == 0 && realpath(path, out) && strlen(out) < outlen)
+    return;
+#endif
+#ifdef TIDE_LIBDIR
+  util_fmt(path, sizeof path, "%s/libtidemalloc.so.0", TIDE_LIBDIR);
+  if (access(path, R_OK) == 0 && realpath(path, out) && strlen(out) < outlen)
+    return;
+#else
+#define TIDE_LIBDIR "(none)"
+#endif
+  util_die("cannot find libtidemalloc.so in %s, %s/../lib or %s (build it with 'make', or "
+           "set TIDE_LIB)",
+           self, self, TIDE_LIBDIR);
 }
 
 /* An absolute version of path (the command may chdir before it opens it). */

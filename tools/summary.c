@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* summary.c — `tide run`'s human summary of tidemalloc's statistics.
  *
  * Input: the JSON objects of docs/stats-format.md, one per process that ran

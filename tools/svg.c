@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* svg.c — the few SVG elements the tool draws (boxes, lines, text). */
 #include "tide.h"
 

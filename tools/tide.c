@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tide.c — the command-line tool of tidemalloc: dispatch, help, version. */
 #include "tide.h"
 
@@ -27,7 +28,7 @@ static void usage(FILE *f) {
         "\n"
         "Exit status: 0 on success, 1 when a file or process cannot be read, 2 for bad\n"
         "arguments; 'tide run' exits with the command's status (128+N if killed by signal N).\n"
-        "See tidemalloc(3) and docs/options.md for TIDEMALLOC_OPTIONS.\n",
+        "See tide(1), and tidemalloc(3) and docs/options.md for TIDEMALLOC_OPTIONS.\n",
         f);
 }
 
@@ -56,8 +57,7 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0) {
-    printf("tide %s (tidemalloc %d.%d)\n", TIDE_TOOL_VERSION, TIDEMALLOC_VERSION_MAJOR,
-           TIDEMALLOC_VERSION_MINOR);
+    printf("tide %s (tidemalloc %s)\n", TIDE_TOOL_VERSION, TIDEMALLOC_VERSION_STRING);
     return 0;
   }
   if (strcmp(cmd, "help") == 0) {

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tide — the command-line tool of tidemalloc.
  *
  * One header for the tool's few files.  Functions are named after the file
@@ -16,7 +17,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define TIDE_TOOL_VERSION "0.1"
+#define TIDE_TOOL_VERSION "0.1.0"
 
 /* ---- util.c --------------------------------------------------------------- */
 /* Print "tide: <msg>" on stderr and exit 2 (bad arguments). */

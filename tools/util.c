@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* util.c — errors, sizes, strings and files for the tide tool. */
 #include "tide.h"
 

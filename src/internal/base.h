@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The base every layer stands on: checks and the one way out, valgrind's
  * client requests, relaxed atomics, small arithmetic, locks, the options,
  * and the process-wide state set at start-up (secrets, page size, clock).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The brk layer (brk.c): the data segment cut into 4 MiB units, for
  * segments and for big blocks, with a pool of free units.  Below it only
  * the OS layer. */

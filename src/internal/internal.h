@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Internal interface of the layers above brk: the segment map, the hot
  * inline helpers, and the prototypes of each layer grouped by the file that
  * defines them.  Layers only call downwards: api (alloc.c, free.c) -> heap

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The OS layer (os.c): the one door to the kernel for memory. */
 #ifndef TIDE_OS_H
 #define TIDE_OS_H

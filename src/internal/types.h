@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The data model of tidemalloc: every structure, constant and invariant.
  *
  * Glossary

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* API conformance: every exported function, glibc's semantics.
  * Built twice: linked with -ltidemalloc, and plain (run under LD_PRELOAD).
  * The tide_* extras are looked up with dlsym so that one source serves both. */

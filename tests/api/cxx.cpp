@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // C++'s allocation functions are tidemalloc's (alloc.c, free.c): every
 // form of operator new and delete reaches it (counted by tide_stats, blocks
 // it knows), over-aligned new is aligned, a failed new throws std::bad_alloc

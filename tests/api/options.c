@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Prints the options tidemalloc ended up with, one "name=value" a line, after
  * doing some allocation (so that stats at exit have something to say).
  * usage: options NAME...   (run with TIDEMALLOC_OPTIONS set) */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The prefixed-only build (libtidemalloc-prefixed.a: tide_* names, no
  * malloc override) used next to the system malloc, built with
  * -fsanitize=address,undefined: our code must run clean under sanitizers. */

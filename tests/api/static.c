@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Linked with -static against libtidemalloc.a: malloc must be tidemalloc's. */
 #define T_STATIC 1
 #include "common.h"

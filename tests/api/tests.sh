@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # shellcheck shell=bash
 # API conformance tests.  Sourced by tests/run.sh.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # shellcheck shell=bash
 # The benchmark workloads with tiny sizes under tidemalloc, each checking its
 # own results (bench/smoke.sh), so that `make bench` cannot rot unnoticed.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Options and statistics, from a program linked with -ltidemalloc.
  * usage: opts MODE [args]
  *   get NAME...      allocate a little, then print NAME=value (tide_option_get)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Count the successful memory calls strace saw between two markers.
 
 usage: strace_count.py STRACE_FILE BEGIN_MARKER END_MARKER

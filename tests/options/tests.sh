@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # shellcheck shell=bash
 # Options, statistics and their consistency: TIDEMALLOC_OPTIONS parsing,
 # glibc's names and mallopt, tide_stats against strace, and the views

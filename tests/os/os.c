@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* How tidemalloc uses the OS, observed from outside (strace, /proc, the
  * real break).  usage: os MODE [args]
  *

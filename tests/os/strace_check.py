@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Check what tests/os/os.c did to the OS, from `strace -f -s 256 -o FILE`.
 
 usage: strace_check.py MODE STRACE_FILE [TRACE_FILE]

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # shellcheck shell=bash
 # How tidemalloc uses the OS, observed from outside.  Sourced by tests/run.sh.
 

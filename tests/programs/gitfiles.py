@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Write a deterministic tree of files for the git test.
 usage: gitfiles.py DIR ROUND   (ROUND 0 creates 3000 files; ROUND n>0
 rewrites 300 of them, a different 300 each round).  Prints the number of

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 .bail on
 PRAGMA temp_store = memory;
 PRAGMA cache_size = -32000;

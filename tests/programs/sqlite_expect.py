@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """The numbers tests/programs/sqlite.sql must print, computed independently."""
 from collections import Counter
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # shellcheck shell=bash
 # Real programs under LD_PRELOAD=build/libtidemalloc.so.  Sourced by
 # tests/run.sh.  Each checks its output, and that the library really was

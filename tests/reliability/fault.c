@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A fixed workload for fault injection (tests/reliability: fault/sweep).
  *
  * Run with TIDEMALLOC_OPTIONS=fault_at=N[,fault_kind=K]: the Nth OS call

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fork() while other threads free each other's blocks
  * (tests/reliability: fork/remote-free-in-flight).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Out of memory for real: under RLIMIT_AS or RLIMIT_DATA (tests/reliability:
  * oom/rlimit-as, oom/rlimit-data).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A remote free racing with the owner collecting its pages
  * (tests/reliability: race/remote-free-vs-trim).
  *

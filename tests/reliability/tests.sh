@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # shellcheck shell=bash
 # Reliability: fuzzing, ThreadSanitizer, valgrind, OS-call fault injection,
 # memory limits.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Threads on the prefixed API, for ThreadSanitizer (tests/reliability:
  * tsan/prefixed).  Built with -fsanitize=thread together with tidemalloc's
  * own sources (all of src/ but override.c), so that TSan sees every access

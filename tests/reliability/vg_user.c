@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The program's own errors in tidemalloc's blocks, as memcheck must see
  * them through tidemalloc's client requests (tests/reliability:
  * valgrind/sees-*).  Mode 0 is clean; 1 reads a freed block; 2 branches on

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A small program for valgrind's memcheck (tests/reliability:
  * valgrind/memcheck).  Run under valgrind with tidemalloc preloaded and
  * --soname-synonyms=somalloc=NONE, so that tidemalloc, not valgrind's own

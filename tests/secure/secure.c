@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The hardened mode (TIDEMALLOC_OPTIONS=secure=1), one behaviour per mode.
  * Modes that must be caught print "ptr=0x..." before the misuse and
  * "survived" after it; the others check themselves (tests/common.h). */

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # shellcheck shell=bash
 # The hardened mode: TIDEMALLOC_OPTIONS=secure=1, and `make SECURE=1`.
 # Sourced by tests/run.sh.

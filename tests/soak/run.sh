@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The soak test (not part of `make test`; `make soak` runs it).
 #
 #   bash tests/soak/run.sh [MINUTES]      default 10

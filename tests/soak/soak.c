@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The soak test: hours of mixed allocation work on 8 threads, with every
  * byte of every block checked (tests/soak/run.sh builds and runs it).
  *

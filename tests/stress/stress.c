@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Single-threaded stress with content verification.
  * usage: stress [iterations] [seed]
  * Random sizes (mostly small, some up to 1 MiB), random realloc, calloc and

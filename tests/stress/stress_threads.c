@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Multi-threaded stress: 8 threads pass blocks through shared slots, so that
  * most blocks are freed (or resized) by a thread other than the one that
  * allocated them.  Contents are checked before every free/realloc.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # shellcheck shell=bash
 # Stress tests with content verification.  Sourced by tests/run.sh.
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Thread-exit churn: thousands of short-lived threads, each allocating and
  * freeing a few MiB and leaving some blocks for the main thread to free.
  * A thread's cached memory must be reclaimed at exit: resident memory stays

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fork() while other threads are busy in the allocator: the child must be
  * able to allocate and free (no deadlock on a lock held at fork time, no
  * corrupted state) and exit 0; the parent keeps going.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # shellcheck shell=bash
 # Thread lifecycle tests.  Sourced by tests/run.sh.
 

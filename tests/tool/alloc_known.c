@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A program with known allocations, for `tide run`'s tests: 3 large blocks
  * (at or above the 128 KiB mmap threshold: each gets a mapping of its own),
  * 10000 small ones (from the brk heap), everything freed; exit status 7. */

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Checks `tide map` output against /proc/PID/maps.
 
 usage: check_map.py text MAPS_FILE TEXT_FILE

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A stand-in for libtidemalloc.so that only writes the statistics line at
  * exit (docs/stats-format.md), so that `tide run` can be tested on its own:
  * TIDE_LIB=<this .so> tide run -- CMD.  Every process that loads it writes

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Tests of build/tide, the command-line tool (tools/).
 #
 #   bash tests/tool/run_tool_tests.sh

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # shellcheck shell=bash
 # The tide command (run, map, report): tests/tool/run_tool_tests.sh checks it
 # piece by piece; this runs it as one test and names the first failure.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The brk heap (brk.c).  usage: brk MODE
  *   grow     small blocks move the break up in steps of a few hundred KiB;
  *            segments are 4 MiB aligned inside [heap_start, break); freeing

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fmt.c: formatting into a fixed buffer without allocating. */
 #include "unit.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The large-object path (large.c): huge blocks are segments of their own
  * (TIDE_SEG_HUGE) marked in the segment map, head and continuation bits;
  * freed, the bits are clear; realloc uses mremap and keeps contents; aligned

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Page arithmetic (page.c page_init through page_alloc, internal.h
  * page_lookup / page_block_valid / page_of_block): for every size class,
  * the divisibility test (multiply the address by the inverse of the size's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Segments and spans (segment.c), through tide_malloc/tide_free and the
  * segment header: pages of several classes take slices that are marked used
  * and point back to their head; freeing every block and tide_trim() gives

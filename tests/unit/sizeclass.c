@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Size classes (sizeclass.c): the table, sizeclass_bin, the aligned variant
  * and pages per class, checked against a plain search of the table. */
 #include "unit.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Big blocks in the brk heap (brk.c, large.c).  usage: spans MODE
  *   place     a block too big for a segment but below the mmap threshold is
  *             a span of brk units: inside [heap_start, break), head bit on its

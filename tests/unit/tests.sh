@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # shellcheck shell=bash
 # Unit tests of each layer: C programs linked directly with tidemalloc's
 # objects (asserts on, no override.c), calling its internals.  Sourced by

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Shared helpers for the unit tests: programs linked directly with
  * tidemalloc's objects (built with -DTIDE_DEBUG=1, no override.c).  The
  * program keeps glibc's malloc for itself and calls tidemalloc's internals

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Wrong uses of the allocator; each must be reported on one stderr line
  * starting "tidemalloc: " and end in abort() (SIGABRT).
  * usage: bad MODE   (prints the pointer it is about to misuse on stdout) */

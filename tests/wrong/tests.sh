@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # shellcheck shell=bash
 # Wrong use: each bad program must die by SIGABRT with one clear line.
 # Sourced by tests/run.sh.
