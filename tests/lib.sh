@@ -182,6 +182,16 @@ t_prog() {
   fail "$what: $(t_status_str $rc)"
 }
 
+# t_prog_modes SECS WHAT PROGRAM ARGS...: t_prog under tidemalloc (preloaded)
+# in the default mode, then in the hardened mode (secure=1).
+t_prog_modes() {
+  local secs=$1 what=$2
+  shift 2
+  t_prog "$secs" "$what" env -u TIDEMALLOC_OPTIONS TIDE_TEST_GLIBC="$T_GLIBC" "$(t_preload_env)" "$@"
+  t_prog "$secs" "$what (secure=1)" env TIDEMALLOC_OPTIONS=secure=1 TIDE_TEST_GLIBC="$T_GLIBC" "$(t_preload_env)" "$@"
+}
+
+
 # Can strace trace here (ptrace may be forbidden in containers)?
 t_have_strace() {
   command -v strace >/dev/null 2>&1 || return 1

@@ -168,8 +168,7 @@ t_test api/options api_options
 api_errno_extremes() {
   need_lib
   t_cc api/errno_extremes tests/api/errno_extremes.c
-  t_prog 30 "errno (default)" env -u TIDEMALLOC_OPTIONS TIDE_TEST_GLIBC="$T_GLIBC" "$(t_preload_env)" "$T_BUILD/api/errno_extremes"
-  t_prog 30 "errno (secure=1)" env TIDEMALLOC_OPTIONS=secure=1 TIDE_TEST_GLIBC="$T_GLIBC" "$(t_preload_env)" "$T_BUILD/api/errno_extremes"
+  t_prog_modes 30 "errno" "$T_BUILD/api/errno_extremes"
 }
 t_test api/errno-extremes api_errno_extremes 90
 
@@ -180,7 +179,6 @@ t_test api/errno-extremes api_errno_extremes 90
 api_copied_freed() {
   need_lib
   t_cc api/copied_freed tests/api/copied_freed.c
-  t_prog 60 "copied freed bytes (default)" env -u TIDEMALLOC_OPTIONS TIDE_TEST_GLIBC="$T_GLIBC" "$(t_preload_env)" "$T_BUILD/api/copied_freed"
-  t_prog 60 "copied freed bytes (secure=1)" env TIDEMALLOC_OPTIONS=secure=1 TIDE_TEST_GLIBC="$T_GLIBC" "$(t_preload_env)" "$T_BUILD/api/copied_freed"
+  t_prog_modes 60 "copied freed bytes" "$T_BUILD/api/copied_freed"
 }
 t_test api/copied-freed-bytes api_copied_freed 150

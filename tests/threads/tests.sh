@@ -24,8 +24,7 @@ threads_fork_stdio() {
   need_lib
   t_cc threads/fork_stdio tests/threads/fork_stdio.c
   local forks=${TIDE_TEST_FORKS:-1000}
-  t_prog 120 "fork against stdio" env -u TIDEMALLOC_OPTIONS TIDE_TEST_GLIBC="$T_GLIBC" "$(t_preload_env)" "$T_BUILD/threads/fork_stdio" "$forks" 60
-  t_prog 120 "fork against stdio (secure=1)" env TIDEMALLOC_OPTIONS=secure=1 TIDE_TEST_GLIBC="$T_GLIBC" "$(t_preload_env)" "$T_BUILD/threads/fork_stdio" "$forks" 60
+  t_prog_modes 120 "fork against stdio" "$T_BUILD/threads/fork_stdio" "$forks" 60
 }
 t_test threads/fork-stdio threads_fork_stdio 280
 
@@ -37,7 +36,6 @@ threads_fork_signal() {
   need_lib
   t_cc threads/fork_signal tests/threads/fork_signal.c
   local forks=${TIDE_TEST_FORKS:-300}
-  t_prog 120 "fork in a signal handler" env -u TIDEMALLOC_OPTIONS TIDE_TEST_GLIBC="$T_GLIBC" "$(t_preload_env)" "$T_BUILD/threads/fork_signal" "$forks" 60
-  t_prog 120 "fork in a signal handler (secure=1)" env TIDEMALLOC_OPTIONS=secure=1 TIDE_TEST_GLIBC="$T_GLIBC" "$(t_preload_env)" "$T_BUILD/threads/fork_signal" "$forks" 60
+  t_prog_modes 120 "fork in a signal handler" "$T_BUILD/threads/fork_signal" "$forks" 60
 }
 t_test threads/fork-signal threads_fork_signal 280
