@@ -155,7 +155,7 @@ static bool brk_move(uintptr_t new_break) {
  * dropped from the pool, and the next unit starts above the foreign data. */
 static void brk_note_foreign(uintptr_t cur) {
   if (brk_heap.top) __atomic_store_n(&brk_heap.top->capped, 1, __ATOMIC_RELAXED);
-  brk_heap.top = NULL;
+  __atomic_store_n(&brk_heap.top, NULL, __ATOMIC_RELAXED);
   if (brk_heap.units > 0 && unit_addr(brk_heap.units) > brk_heap.brk &&
       bit_get(brk_heap.free, brk_heap.units - 1)) {
     bits_set(brk_heap.free, brk_heap.units - 1, 1, false);
@@ -222,7 +222,7 @@ static uintptr_t brk_units_take_locked(uint32_t count, size_t need, size_t need_
     tide_segment *old = brk_heap.top;
     __atomic_store_n(&old->commit_end, (uint8_t *)old + TIDE_SEGMENT_SIZE, __ATOMIC_RELAXED);
     __atomic_store_n(&old->capped, 1, __ATOMIC_RELAXED);
-    brk_heap.top = NULL;
+    __atomic_store_n(&brk_heap.top, NULL, __ATOMIC_RELAXED);
   }
   if (end_unit > brk_heap.units) brk_heap.units = end_unit;
   return start;
@@ -245,7 +245,7 @@ tide_segment *brk_segment_new(size_t first_commit, bool grow) {
     uint8_t *end = (uint8_t *)at + TIDE_SEGMENT_SIZE;
     bool top = brk_heap.brk < (uintptr_t)end;
     tide_segment_header_init(seg, TIDE_SEG_BRK, top ? (uint8_t *)brk_heap.brk : end, !top);
-    if (top) brk_heap.top = seg;
+    if (top) __atomic_store_n(&brk_heap.top, seg, __ATOMIC_RELAXED);
     bits_set(brk_heap.segs, unit_index(at), 1, true);
     brk_heap.segments++;
   }
@@ -267,7 +267,7 @@ static void brk_units_give_locked(uintptr_t addr, uint32_t count, bool resident)
   tide_assert(first + count <= brk_heap.units);
   if (brk_heap.top && (uintptr_t)brk_heap.top >= addr &&
       (uintptr_t)brk_heap.top < addr + (uintptr_t)count * TIDE_SEGMENT_SIZE)
-    brk_heap.top = NULL;
+    __atomic_store_n(&brk_heap.top, NULL, __ATOMIC_RELAXED);
   bits_set(brk_heap.free, first, count, true);
   if (resident) {
     bits_set(brk_heap.young, first, count, true);
@@ -360,11 +360,32 @@ bool brk_extend(tide_segment *seg, uint8_t *need_end) {
     ok = true;
   } else {
     __atomic_store_n(&seg->capped, 1, __ATOMIC_RELAXED);
-    brk_heap.top = NULL;
+    __atomic_store_n(&brk_heap.top, NULL, __ATOMIC_RELAXED);
   }
 out:
   tide_lock_give(&brk_heap.lock);
   return ok;
+}
+
+/* Whether seg is the heap top with a free unit of the pool below it.  Then
+ * it gets no new page: one there would hold the break up over every free
+ * unit beneath it, so the page is made in the lowest free unit instead, and
+ * the top empties and comes down (glibc, too, cuts its top chunk last).
+ * The first test is a hint read without the lock: only the top can say yes. */
+bool brk_top_drains(const tide_segment *seg) {
+  if (__atomic_load_n(&brk_heap.top, __ATOMIC_RELAXED) != seg) return false;
+  bool any = false;
+  tide_lock_take(&brk_heap.lock);
+  if (brk_heap.top == seg) {
+    uint32_t below = unit_index((uintptr_t)seg);
+    for (uint32_t w = 0; w * 64 < below && !any; w++) {
+      uint64_t word = brk_heap.free[w];
+      if ((w + 1) * 64 > below) word &= (1ULL << (below % 64)) - 1;
+      any = word != 0;
+    }
+  }
+  tide_lock_give(&brk_heap.lock);
+  return any;
 }
 
 /* Lower the break to just above the highest used slice of seg (plus top_pad
@@ -424,7 +445,7 @@ static void brk_lower_over_free_top(bool force) {
       __atomic_load_n(&below->commit_end, __ATOMIC_RELAXED) == (uint8_t *)target) {
     /* Its owner may now grow or trim it at the break (not one capped under
      * foreign data: its usable part ends below the break). */
-    brk_heap.top = below;
+    __atomic_store_n(&brk_heap.top, below, __ATOMIC_RELAXED);
     __atomic_store_n(&below->capped, 0, __ATOMIC_RELAXED);
   }
 }

@@ -324,7 +324,10 @@ static tide_page *span_take(tide_segment *seg, unsigned first, unsigned count) {
   return page;
 }
 
-static tide_page *span_try(tide_segment *seg, unsigned count) {
+/* fresh: seg was just taken for this page, so it serves even as a top that
+ * drains (brk_top_drains), which would otherwise send it back for another. */
+static tide_page *span_try(tide_segment *seg, unsigned count, bool fresh) {
+  if (!fresh && seg->kind == TIDE_SEG_BRK && brk_top_drains(seg)) return NULL;
   if (tide_opt.secure && seg->guards != (TIDE_GUARD_HEAD | TIDE_GUARD_TAIL))
     segment_guard(seg); /* the break may have passed over its end since */
   unsigned committed = committed_slices(seg);
@@ -359,6 +362,7 @@ static tide_page *span_try_warm(tide_heap *heap, unsigned count) {
     if (best != NULL && seg > best) continue; /* the lowest, so the top can go */
     uint64_t warm = seg->purge_slices & seg->free_slices;
     if (__builtin_popcountll(warm) < (int)count) continue;
+    if (seg->kind == TIDE_SEG_BRK && brk_top_drains(seg)) continue;
     unsigned committed = committed_slices(seg);
     if (committed < 64) warm &= slice_bits(0, committed);
     int first = find_run(warm, count);
@@ -376,7 +380,7 @@ static tide_page *segment_span_alloc_locked(tide_heap *heap, unsigned count) {
   tide_segment *seg = heap->segments;
   while (seg) {
     tide_segment *next = seg->next;
-    tide_page *page = span_try(seg, count);
+    tide_page *page = span_try(seg, count, false);
     if (page) return page;
     if (!segment_has_room(seg)) {
       list_remove(&heap->segments, seg);
@@ -390,7 +394,7 @@ static tide_page *segment_span_alloc_locked(tide_heap *heap, unsigned count) {
   segment_reset(seg);
   segment_set_owner(seg, heap);
   list_push(&heap->segments, seg);
-  return span_try(seg, count);
+  return span_try(seg, count, true);
 }
 
 tide_page *segment_span_alloc(tide_heap *heap, unsigned count) {

@@ -23,6 +23,8 @@ tide_hidden void brk_segment_free(tide_segment *seg);
 /* The top segment: grow its committed part, or lower the break inside it. */
 tide_hidden bool brk_extend(tide_segment *seg, uint8_t *need_end);
 tide_hidden size_t brk_trim_top(tide_segment *seg, bool force);
+/* seg is the top and a free unit lies below: it makes no new page. */
+tide_hidden bool brk_top_drains(const tide_segment *seg);
 
 /* Big blocks: `units` contiguous whole units below the break (*dirty: some
  * may hold old data), given back whole, grown in place, or cut at the end
