@@ -57,6 +57,14 @@ int main(int argc, char **argv) {
     free(p);
     say(p);
     free(launder(p));
+  } else if (!strcmp(m, "double-erased")) {
+    /* the only block of its class's page, its freed key wiped by a
+     * use-after-free write: the page's count catches the second free */
+    char *p = malloc(3000);
+    free(p);
+    memset(launder(p), 0, 16);
+    say(p);
+    free(launder(p));
   } else if (!strcmp(m, "realloc-freed")) {
     void *p = malloc(64);
     free(p);

@@ -35,6 +35,8 @@ wrong_double_cross() { wrong_case double-cross-thread 'free\(\): double free PTR
 t_test wrong/double-free-after-remote-free wrong_double_cross
 wrong_double_remote() { wrong_case double-remote-twice 'free\(\): double free PTR'; }
 t_test wrong/double-free-remote-twice wrong_double_remote
+wrong_double_erased() { wrong_case double-erased 'free\(\): double free PTR'; }
+t_test wrong/double-free-erased-key wrong_double_erased
 wrong_double_medium() { wrong_case double-medium 'free\(\): double free PTR'; }
 t_test wrong/double-free-medium wrong_double_medium
 wrong_realloc_freed() { wrong_case realloc-freed 'realloc\(\): (invalid pointer|double free) PTR'; }
