@@ -88,7 +88,7 @@ struct tide_stats {
   uint64_t allocated_peak;   /* highest allocated_bytes seen by a sample */
   uint64_t committed_bytes;  /* bytes obtained from the OS and not given back */
   uint64_t committed_peak;
-  uint64_t resident_bytes;   /* estimate: committed minus purged */
+  uint64_t resident_bytes;   /* resident in the heap and our mappings (mincore) */
   uint64_t returned_bytes;   /* bytes given back: break lowered, munmap, madvise */
 
   uint64_t heap_start;       /* first address of the brk heap (0 if none) */

@@ -183,6 +183,42 @@ void *os_mremap(void *p, size_t old_size, size_t new_size, int flags,
 }
 
 /* Give pages back but keep the range: the next touch faults in zero pages. */
+/* One mincore per chunk of up to sizeof vec pages; a chunk with an
+ * unmapped page in it (ENOMEM: a gap, or memory given back meanwhile by
+ * another thread) is asked again one slice at a time, so the rest of it
+ * still counts. */
+static uint64_t os_resident_chunk(uintptr_t from, size_t size, unsigned char *vec) {
+  if (mincore((void *)from, size, vec) != 0) return UINT64_MAX;
+  uint64_t pages = 0;
+  for (size_t i = 0; i < size / tide_os_page; i++) pages += vec[i] & 1;
+  return pages * tide_os_page;
+}
+
+uint64_t os_resident(const void *p, size_t size) {
+  unsigned char vec[1024];
+  const size_t chunk_max = sizeof vec * tide_os_page, fine = (size_t)64 << 10;
+  uintptr_t from = tide_align_down((uintptr_t)p, tide_os_page);
+  uintptr_t end = tide_align_up((uintptr_t)p + size, tide_os_page);
+  uint64_t resident = 0;
+  int saved = errno;
+  while (from < end) {
+    size_t len = end - from < chunk_max ? end - from : chunk_max;
+    uint64_t got = os_resident_chunk(from, len, vec);
+    if (got == UINT64_MAX) {
+      got = 0;
+      for (uintptr_t f = from; f < from + len; f += fine) {
+        size_t flen = from + len - f < fine ? from + len - f : fine;
+        uint64_t part = os_resident_chunk(f, flen, vec);
+        if (part != UINT64_MAX) got += part;
+      }
+    }
+    resident += got;
+    from += len;
+  }
+  errno = saved;
+  return resident;
+}
+
 bool os_purge(void *p, size_t size) {
   int saved = errno;
   bool ok = false;

@@ -25,6 +25,9 @@ static struct {
 } seg_cache = {.lock = TIDE_LOCK_INIT};
 
 static _Atomic(uint64_t) seg_live;
+/* The lowest and highest units ever marked: segment_resident looks only
+ * between them (mappings cluster; the map is 2^25 units). */
+static _Atomic(uintptr_t) map_lo = UINTPTR_MAX, map_hi;
 
 /* ---- The segment map ------------------------------------------------------ */
 static void map_bits(_Atomic(uint64_t) *map, uintptr_t first, uintptr_t count,
@@ -42,6 +45,13 @@ void segment_map_range(uintptr_t addr, size_t size, bool live) {
   uintptr_t unit = addr >> TIDE_SEGMENT_SHIFT;
   uintptr_t units = tide_align_up(size, TIDE_SEGMENT_SIZE) >> TIDE_SEGMENT_SHIFT;
   if (unit + units > TIDE_MAP_BITS) return; /* beyond the map: never ours */
+  if (live) {
+    uintptr_t lo = tide_load(&map_lo), hi = tide_load(&map_hi);
+    while (unit < lo && !atomic_compare_exchange_weak(&map_lo, &lo, unit)) {
+    }
+    while (unit + units > hi && !atomic_compare_exchange_weak(&map_hi, &hi, unit + units)) {
+    }
+  }
   map_bits(tide_segmap_head, unit, 1, live);
   map_bits(tide_segmap_cont, unit + 1, units - 1, live);
   tide_store(&tide_segmap_fast[unit], live ? TIDE_TAG_SLOW : TIDE_TAG_NONE);
@@ -79,6 +89,33 @@ tide_segment *segment_find(const void *p) {
     if (!segmap_test(tide_segmap_cont, addr)) break;
   }
   return NULL;
+}
+
+/* What the kernel has resident of the live segments and big mappings
+ * outside [skip_lo, skip_hi) (the brk heap, which its caller measures
+ * whole).  Only the map is read, never a header: a segment given back
+ * meanwhile is a gap that mincore reports, not a fault. */
+uint64_t segment_resident(uintptr_t skip_lo, uintptr_t skip_hi) {
+  uintptr_t lo = tide_load(&map_lo), hi = tide_load(&map_hi);
+  uint64_t resident = 0;
+  for (uintptr_t unit = lo; unit < hi && unit < TIDE_MAP_BITS; unit++) {
+    uintptr_t addr = unit << TIDE_SEGMENT_SHIFT;
+    if ((tide_load(&tide_segmap_head[unit / 64]) >> (unit % 64) & 1) == 0) {
+      if (tide_load(&tide_segmap_head[unit / 64]) == 0 && tide_load(&tide_segmap_cont[unit / 64]) == 0)
+        unit |= 63; /* a word with no segment at all */
+      continue;
+    }
+    uintptr_t end = unit + 1;
+    while (end < hi && (tide_load(&tide_segmap_cont[end / 64]) >> (end % 64) & 1)) end++;
+    uintptr_t from = addr, to = end << TIDE_SEGMENT_SHIFT;
+    if (from < skip_hi && to > skip_lo) { /* in the brk heap: measured there */
+      unit = end - 1;
+      continue;
+    }
+    resident += os_resident((void *)from, to - from);
+    unit = end - 1;
+  }
+  return resident;
 }
 
 /* ---- Lists ---------------------------------------------------------------- */

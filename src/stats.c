@@ -57,7 +57,9 @@ static void stats_add_heap(tide_heap *heap, void *arg) {
   s->free_calls += h->huge_free;
 }
 
-static void stats_collect(struct tide_stats *s) {
+/* resident: ask the kernel (mincore) what is resident; stats_sample, which
+ * runs as segments are made, leaves it out. */
+static void stats_collect(struct tide_stats *s, bool resident) {
   uint32_t version = s->version, size = s->size;
   memset(s, 0, sizeof(*s));
   s->version = version;
@@ -86,8 +88,13 @@ static void stats_collect(struct tide_stats *s) {
   s->mapped_peak = tide_load(&tide_os_stats.mapped_peak);
   s->huge_blocks = huge_live();
   s->committed_bytes = s->heap_bytes + s->mapped_bytes;
-  uint64_t purged = tide_load(&tide_os_stats.purged);
-  s->resident_bytes = s->committed_bytes > purged ? s->committed_bytes - purged : 0;
+  if (resident) {
+    /* The brk heap whole (a foreign sbrk's data in it included), then the
+     * mappings: pages really resident, not committed minus purged. */
+    uintptr_t brk_end = brk.brk ? tide_align_up(brk.brk, TIDE_SEGMENT_SIZE) : 0;
+    if (brk.brk > brk.start) s->resident_bytes = os_resident((void *)brk.start, brk.brk - brk.start);
+    s->resident_bytes += segment_resident(brk.brk ? brk.start : 0, brk_end);
+  }
   s->returned_bytes = tide_load(&tide_os_stats.returned);
 #define OS_COUNTER(name, op)                                    \
   s->name.calls = tide_load(&tide_os_stats.calls[op]);         \
@@ -111,7 +118,7 @@ static void stats_collect(struct tide_stats *s) {
 /* Sampled when a segment is made, so that peaks see the high points. */
 void stats_sample(void) {
   struct tide_stats s = {.version = TIDE_STATS_VERSION, .size = sizeof(s)};
-  stats_collect(&s);
+  stats_collect(&s, false);
 }
 
 int tide_stats(struct tide_stats *out) {
@@ -120,7 +127,7 @@ int tide_stats(struct tide_stats *out) {
     errno = EINVAL;
     return -1;
   }
-  stats_collect(out);
+  stats_collect(out, true);
   return 0;
 }
 
@@ -235,7 +242,7 @@ static void stats_cancel_restore(int old) {
 void tide_stats_print(int fd, int format) {
   int cancel = stats_cancel_off();
   struct tide_stats s = {.version = TIDE_STATS_VERSION, .size = sizeof(s)};
-  stats_collect(&s);
+  stats_collect(&s, true);
   /* Big enough for the whole JSON line: one write(2), so that processes
    * appending to one stats file never interleave their lines. */
   char buf[16384];
@@ -264,7 +271,7 @@ void stats_at_exit(void) {
 /* ---- glibc's views ----------------------------------------------------------- */
 struct mallinfo2 tide_mallinfo2(void) {
   struct tide_stats s = {.version = TIDE_STATS_VERSION, .size = sizeof(s)};
-  stats_collect(&s);
+  stats_collect(&s, true);
   uint64_t free_blocks = 0;
   for (uint32_t i = 0; i < s.class_count; i++) free_blocks += s.classes[i].blocks_free;
   struct mallinfo2 mi;
@@ -298,7 +305,7 @@ struct mallinfo tide_mallinfo(void) {
 void tide_malloc_stats(void) {
   int cancel = stats_cancel_off();
   struct tide_stats s = {.version = TIDE_STATS_VERSION, .size = sizeof(s)};
-  stats_collect(&s);
+  stats_collect(&s, true);
   char buf[512];
   tide_buf b = {buf, 0, sizeof(buf), 2, NULL};
   /* glibc's lines first, so that scripts reading them keep working. */
@@ -355,7 +362,7 @@ int tide_malloc_info(int options, FILE *stream) {
   }
   int cancel = stats_cancel_off();
   struct tide_stats s = {.version = TIDE_STATS_VERSION, .size = sizeof(s)};
-  stats_collect(&s);
+  stats_collect(&s, true);
   char buf[4096];
   tide_buf b = {buf, 0, sizeof(buf), -1, stream};
   uint64_t free_count = 0, free_bytes = 0;

@@ -93,7 +93,7 @@ static void print_one(FILE *out, const struct json *o) {
           util_sz(U(o, "requested_bytes")));
   fprintf(out, "                 peak allocated %s, allocated at exit %s\n",
           util_sz(U(o, "allocated_peak")), util_sz(U(o, "allocated_bytes")));
-  fprintf(out, "memory           committed at exit %s (peak %s), resident about %s\n",
+  fprintf(out, "memory           committed at exit %s (peak %s), resident %s\n",
           util_sz(U(o, "committed_bytes")), util_sz(U(o, "committed_peak")),
           util_sz(U(o, "resident_bytes")));
   fprintf(out, "threads          %s created, %s alive at exit\n", util_num(U(o, "threads_created")),

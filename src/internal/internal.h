@@ -256,6 +256,7 @@ tide_hidden void segment_fork_prepare(void);
 tide_hidden void segment_fork_parent(void);
 tide_hidden void segment_fork_child(void);
 tide_hidden uint64_t segment_count(void);
+tide_hidden uint64_t segment_resident(uintptr_t skip_lo, uintptr_t skip_hi);
 
 /* ---- Huge blocks (large.c) ---------------------------------------------- */
 tide_hidden void *huge_alloc(size_t size, size_t alignment);

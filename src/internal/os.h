@@ -17,6 +17,10 @@ tide_hidden bool os_protect(void *p, size_t size); /* PROT_NONE: a guard */
 tide_hidden uintptr_t os_brk_current(void);
 tide_hidden bool os_brk_set(uintptr_t new_break);
 tide_hidden void os_name(void *p, size_t size, const char *name);
+/* Bytes of [p, p + size) the kernel has resident (mincore), a gap in the
+ * range counting as not resident.  Not counted or traced: it changes
+ * nothing, and statistics call it. */
+tide_hidden uint64_t os_resident(const void *p, size_t size);
 
 typedef enum tide_os_op {
   TIDE_OS_BRK_GROW,

@@ -16,9 +16,11 @@
  *   fault             run with TIDEMALLOC_OPTIONS=fault_brk=1: mmap fallback
  *   collide           a page mapped just above the break makes brk fail
  *   faultmid          run with fault_brk=N: brk works, then fails midway
+ *   resident          tide_stats resident_bytes against /proc/self/pagemap
  */
 #include "common.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <unistd.h>
@@ -567,6 +569,72 @@ static int mode_idle(int background) {
   return t_finish(background ? "idle background" : "idle control");
 }
 
+/* Pages of [from, to) present, from /proc/self/pagemap (bit 63): the
+ * kernel's page tables, read independently of the mincore that tidemalloc
+ * uses. */
+static uint64_t pagemap_resident(uintptr_t from, uintptr_t to) {
+  static int fd = -1;
+  if (fd < 0) fd = open("/proc/self/pagemap", O_RDONLY);
+  REQUIRE(fd >= 0, "open /proc/self/pagemap: %s", strerror(errno));
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  uint64_t pages = 0, buf[512];
+  for (uintptr_t a = from & ~(page - 1); a < to;) {
+    size_t n = (to - a + page - 1) / page;
+    if (n > 512) n = 512;
+    ssize_t got = pread(fd, buf, n * 8, (off_t)(a / page * 8));
+    REQUIRE(got == (ssize_t)(n * 8), "pread pagemap at %#lx", (unsigned long)a);
+    for (size_t i = 0; i < n; i++) pages += buf[i] >> 63;
+    a += n * page;
+  }
+  return pages * page;
+}
+
+/* tide_stats' resident_bytes against the page tables of the same ranges:
+ * the brk heap [heap_start, heap_break) and the big block's mapping. */
+static void resident_check(const char *when, const void *big, size_t big_size) {
+  struct tide_stats s;
+  REQUIRE(stats(&s) == 0, "tide_stats");
+  uint64_t truth = pagemap_resident(s.heap_start, s.heap_break);
+  if (big) truth += pagemap_resident((uintptr_t)big & ~(uintptr_t)4095, (uintptr_t)big + big_size);
+  uint64_t got = s.resident_bytes, diff = got > truth ? got - truth : truth - got;
+  uint64_t allowed = (truth > 4 * MiB ? truth : 4 * MiB) / 10;
+  printf("%-28s resident_bytes %8llu KiB, page tables %8llu KiB (committed %llu KiB)\n", when,
+         (unsigned long long)got / 1024, (unsigned long long)truth / 1024,
+         (unsigned long long)s.committed_bytes / 1024);
+  CHECK(diff <= allowed, "%s: resident_bytes %llu KiB, but the page tables show %llu KiB resident", when,
+        (unsigned long long)got / 1024, (unsigned long long)truth / 1024);
+}
+
+static int mode_resident(void) {
+  enum { N = 400000 };
+  static void *v[N];
+  t_poke(64);
+  for (int i = 0; i < N; i++) {
+    v[i] = malloc(100);
+    REQUIRE(v[i], "malloc(100)");
+    memset(v[i], 1, 100);
+  }
+  size_t big_size = 64 * MiB;
+  char *big = malloc(big_size);
+  REQUIRE(big, "malloc(64 MiB)");
+  memset(big, 2, big_size / 2); /* half of it touched: the rest is not resident */
+  resident_check("allocated", big, big_size);
+  for (int i = 0; i < N; i += 2) free(v[i]);
+  resident_check("every other block freed", big, big_size);
+  free(big);
+  for (int i = 1; i < N; i += 2) free(v[i]);
+  resident_check("all freed", NULL, 0);
+  /* purged by the allocator's own clock (madvise; the break may stay) */
+  for (int i = 0; i < 40; i++) {
+    sleep_ms(25);
+    activity();
+  }
+  resident_check("after the purge delay", NULL, 0);
+  malloc_trim(0);
+  resident_check("after malloc_trim", NULL, 0);
+  return t_finish("resident");
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: os MODE\n");
@@ -585,6 +653,7 @@ int main(int argc, char **argv) {
   if (!strcmp(m, "fault")) return mode_fault();
   if (!strcmp(m, "collide")) return mode_collide();
   if (!strcmp(m, "faultmid")) return mode_faultmid();
+  if (!strcmp(m, "resident")) return mode_resident();
   if (!strcmp(m, "idle")) return mode_idle(!strcmp(arg, "background"));
   fprintf(stderr, "unknown mode %s\n", m);
   return 2;
