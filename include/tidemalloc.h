@@ -85,7 +85,7 @@ struct tide_stats {
 
   uint64_t requested_bytes;  /* sum of sizes asked for, ever */
   uint64_t allocated_bytes;  /* bytes in live blocks now (block sizes) */
-  uint64_t allocated_peak;   /* highest allocated_bytes seen by a sample */
+  uint64_t allocated_peak;   /* highest allocated_bytes (docs/stats-format.md) */
   uint64_t committed_bytes;  /* bytes obtained from the OS and not given back */
   uint64_t committed_peak;
   uint64_t resident_bytes;   /* resident in the heap and our mappings (mincore) */

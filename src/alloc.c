@@ -26,17 +26,20 @@ static void alloc_count_any(tide_heap *heap, size_t requested, void *p) {
     heap->stats.requested_bytes += requested;
     heap->stats.bin_malloc[TIDE_BIN_LARGE]++;
     heap->stats.large_bytes_malloc += huge_usable(seg, p);
+    stats_note_alloc(heap, TIDE_BIN_LARGE);
     return;
   }
   if (seg->kind == TIDE_SEG_HUGE) {
     heap->stats.requested_bytes += requested;
     heap->stats.huge_malloc++;
     heap->stats.huge_bytes_malloc += huge_usable(seg, p);
+    stats_note_alloc(heap, TIDE_BIN_LARGE + 1);
     return;
   }
   tide_page *page = page_of(seg, p);
   alloc_count(heap, requested, page);
   if (page->bin == TIDE_BIN_LARGE) heap->stats.large_bytes_malloc += page->block_size;
+  stats_note_alloc(heap, page->bin);
 }
 
 /* The biggest block a segment can hold: all slices but the header's (and,
@@ -129,6 +132,7 @@ static tide_noinline void *alloc_local_free(tide_heap *heap, tide_page *page, si
   page->used++;
   heap->stats.requested_bytes += size;
   heap->stats.direct_malloc[idx]++;
+  stats_note_alloc(heap, page->bin);
   if (tide_unlikely(--heap->heartbeat == 0)) heap_heartbeat(heap);
   return b;
 }
@@ -301,6 +305,7 @@ void *tide_realloc(void *p, size_t size) {
         st->large_bytes_malloc += grown;
       else
         st->huge_bytes_malloc += grown;
+      stats_note_alloc(heap_get(), in_brk ? TIDE_BIN_LARGE : TIDE_BIN_LARGE + 1);
       return q;
     }
   } else if (size <= usable && size >= usable / 2 && !tide_valgrind) {

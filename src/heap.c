@@ -545,6 +545,8 @@ void heap_for_each(heap_visit_fn fn, void *arg) {
   tide_lock_give(&heaps.lock);
 }
 
+tide_heap *heap_all(void) { return __atomic_load_n(&heaps.all, __ATOMIC_ACQUIRE); }
+
 void heap_counts(uint64_t *alive, uint64_t *created) {
   tide_lock_take(&heaps.lock);
   *alive = heaps.alive;

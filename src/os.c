@@ -41,12 +41,20 @@ static void os_count(tide_os_op op, size_t bytes, bool ok) {
   tide_add(&tide_os_stats.bytes[op], bytes);
 }
 
-static void os_mapped_add(size_t bytes) {
-  uint64_t now = tide_add(&tide_os_stats.mapped, bytes) + bytes;
-  uint64_t peak = tide_load(&tide_os_stats.mapped_peak);
-  while (now > peak && !atomic_compare_exchange_weak(&tide_os_stats.mapped_peak,
-                                                     &peak, now)) {
+static void os_raise(_Atomic(uint64_t) *now_at, _Atomic(uint64_t) *peak_at, size_t bytes) {
+  uint64_t now = tide_add(now_at, bytes) + bytes;
+  uint64_t peak = tide_load(peak_at);
+  while (now > peak && !atomic_compare_exchange_weak(peak_at, &peak, now)) {
   }
+}
+
+static void os_committed_sub(size_t bytes) {
+  atomic_fetch_sub_explicit(&tide_os_stats.committed, bytes, memory_order_relaxed);
+}
+
+static void os_mapped_add(size_t bytes) {
+  os_raise(&tide_os_stats.mapped, &tide_os_stats.mapped_peak, bytes);
+  os_raise(&tide_os_stats.committed, &tide_os_stats.committed_peak, bytes);
 }
 
 static void os_returned(size_t bytes) {
@@ -99,6 +107,7 @@ bool os_munmap(void *p, size_t size) {
   trace_os(TIDE_OS_MUNMAP, (uintptr_t)p, size, ok ? 0 : os_failed, err, 0);
   if (ok) {
     atomic_fetch_sub_explicit(&tide_os_stats.mapped, size, memory_order_relaxed);
+    os_committed_sub(size);
     os_returned(size);
   }
   errno = saved;
@@ -176,6 +185,7 @@ void *os_mremap(void *p, size_t old_size, size_t new_size, int flags,
   } else {
     atomic_fetch_sub_explicit(&tide_os_stats.mapped, old_size - new_size,
                               memory_order_relaxed);
+    os_committed_sub(old_size - new_size);
     os_returned(old_size - new_size);
   }
   errno = saved;
@@ -272,6 +282,8 @@ bool os_brk_set(uintptr_t new_break) {
   os_count(op, delta, ok);
   trace_os(op, new_break, delta, ok ? new_break : old, err, 0);
   if (ok && !grow) os_returned(delta);
+  if (ok && grow) os_raise(&tide_os_stats.committed, &tide_os_stats.committed_peak, delta);
+  if (ok && !grow) os_committed_sub(delta);
   errno = saved;
   return ok;
 }

@@ -275,7 +275,6 @@ static tide_segment *segment_new(unsigned slices_needed) {
   }
   seg->free_slices = segment_usable_slices();
   segment_map_set(seg, true);
-  stats_sample();
   return seg;
 }
 

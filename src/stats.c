@@ -23,7 +23,7 @@
   X(os_failures) X(malloc_calls) X(free_calls) X(threads_alive)                \
   X(threads_created) X(segments) X(brk_segments)
 
-static _Atomic(uint64_t) peak_allocated, peak_committed;
+static _Atomic(uint64_t) peak_allocated;
 
 static void stats_raise(_Atomic(uint64_t) *peak, uint64_t now) {
   uint64_t old = tide_load(peak);
@@ -57,9 +57,67 @@ static void stats_add_heap(tide_heap *heap, void *arg) {
   s->free_calls += h->huge_free;
 }
 
-/* resident: ask the kernel (mincore) what is resident; stats_sample, which
- * runs as segments are made, leaves it out. */
-static void stats_collect(struct tide_stats *s, bool resident) {
+/* ---- The allocated peak ------------------------------------------------------ */
+/* Exact to within one page per size class per thread, with nothing on the
+ * fast paths.  Between two slow events of a bin, a heap's mallocs of it
+ * come from one page's free list, so its live bytes can rise by at most
+ * that page.  At each event the heap brings that bin's figure up to date
+ * (its own counters: no other thread writes them) and, once its sum has
+ * grown by PEAK_SLACK (plus a thousandth of the peak) since every heap was
+ * last counted, counts all of them afresh and raises the peak.  Frees by
+ * other threads are in their counters, so only the fresh count across
+ * heaps is ever compared with the peak. */
+#define PEAK_SLACK ((int64_t)16 << 10)
+
+/* bin's live bytes by h's counters (negative if h freed more than it made). */
+static int64_t stats_bin_live(const tide_heap_stats *h, unsigned bin) {
+  if (bin == TIDE_BIN_LARGE)
+    return (int64_t)(__atomic_load_n(&h->large_bytes_malloc, __ATOMIC_RELAXED) -
+                     __atomic_load_n(&h->large_bytes_free, __ATOMIC_RELAXED));
+  if (bin == TIDE_BIN_LARGE + 1)
+    return (int64_t)(__atomic_load_n(&h->huge_bytes_malloc, __ATOMIC_RELAXED) -
+                     __atomic_load_n(&h->huge_bytes_free, __ATOMIC_RELAXED));
+  uint64_t made = __atomic_load_n(&h->bin_malloc[bin], __ATOMIC_RELAXED);
+  if (tide_bin_size[bin] <= TIDE_SMALL_MAX) { /* the sizes malloc's fast path counts */
+    unsigned lo = bin == 1 ? 0 : tide_bin_size[bin - 1] / TIDE_ALIGN + 1;
+    for (unsigned i = lo; i <= tide_bin_size[bin] / TIDE_ALIGN; i++)
+      made += __atomic_load_n(&h->direct_malloc[i], __ATOMIC_RELAXED);
+  }
+  uint64_t freed = __atomic_load_n(&h->bin_free[bin], __ATOMIC_RELAXED);
+  return (int64_t)(made - freed) * (int64_t)tide_bin_size[bin];
+}
+
+/* All of h: read by another thread too, racing with its owner's plain
+ * increments (see tests/reliability/tsan.supp). */
+static int64_t stats_heap_live(const tide_heap_stats *h) {
+  int64_t live = 0;
+  for (unsigned bin = 1; bin <= TIDE_BIN_LARGE + 1; bin++) live += stats_bin_live(h, bin);
+  return live;
+}
+
+static void stats_peak_recount(tide_heap *heap) {
+  int64_t total = stats_heap_live(&tide_heap_empty.stats);
+  for (tide_heap *h = heap_all(); h != NULL; h = h->all_next) total += stats_heap_live(&h->stats);
+  if (total > 0) stats_raise(&peak_allocated, (uint64_t)total);
+  tide_heap_stats *st = &heap->stats;
+  st->live_sum = 0;
+  for (unsigned bin = 1; bin <= TIDE_BIN_LARGE + 1; bin++)
+    st->live_sum += st->live_bin[bin] = stats_bin_live(st, bin);
+  st->live_counted = st->live_sum;
+}
+
+void stats_note_alloc(tide_heap *heap, unsigned bin) {
+  if (heap->is_empty_heap) return; /* shared by threads without a heap */
+  tide_heap_stats *st = &heap->stats;
+  int64_t now = stats_bin_live(st, bin);
+  st->live_sum += now - st->live_bin[bin];
+  st->live_bin[bin] = now;
+  /* A peak of many GiB needs no recount every 16 KiB. */
+  int64_t slack = PEAK_SLACK + (int64_t)(tide_load(&peak_allocated) >> 10);
+  if (st->live_sum > st->live_counted + slack) stats_peak_recount(heap);
+}
+
+static void stats_collect(struct tide_stats *s) {
   uint32_t version = s->version, size = s->size;
   memset(s, 0, sizeof(*s));
   s->version = version;
@@ -87,14 +145,12 @@ static void stats_collect(struct tide_stats *s, bool resident) {
   s->mapped_bytes = tide_load(&tide_os_stats.mapped);
   s->mapped_peak = tide_load(&tide_os_stats.mapped_peak);
   s->huge_blocks = huge_live();
-  s->committed_bytes = s->heap_bytes + s->mapped_bytes;
-  if (resident) {
-    /* The brk heap whole (a foreign sbrk's data in it included), then the
-     * mappings: pages really resident, not committed minus purged. */
-    uintptr_t brk_end = brk.brk ? tide_align_up(brk.brk, TIDE_SEGMENT_SIZE) : 0;
-    if (brk.brk > brk.start) s->resident_bytes = os_resident((void *)brk.start, brk.brk - brk.start);
-    s->resident_bytes += segment_resident(brk.brk ? brk.start : 0, brk_end);
-  }
+  s->committed_bytes = tide_load(&tide_os_stats.committed);
+  /* The brk heap whole (a foreign sbrk's data in it included), then the
+   * mappings: pages really resident, not committed minus purged. */
+  uintptr_t brk_end = brk.brk ? tide_align_up(brk.brk, TIDE_SEGMENT_SIZE) : 0;
+  if (brk.brk > brk.start) s->resident_bytes = os_resident((void *)brk.start, brk.brk - brk.start);
+  s->resident_bytes += segment_resident(brk.brk ? brk.start : 0, brk_end);
   s->returned_bytes = tide_load(&tide_os_stats.returned);
 #define OS_COUNTER(name, op)                                    \
   s->name.calls = tide_load(&tide_os_stats.calls[op]);         \
@@ -110,15 +166,8 @@ static void stats_collect(struct tide_stats *s, bool resident) {
   heap_counts(&s->threads_alive, &s->threads_created);
   s->segments = segment_count();
   stats_raise(&peak_allocated, s->allocated_bytes);
-  stats_raise(&peak_committed, s->committed_bytes);
   s->allocated_peak = tide_load(&peak_allocated);
-  s->committed_peak = tide_load(&peak_committed);
-}
-
-/* Sampled when a segment is made, so that peaks see the high points. */
-void stats_sample(void) {
-  struct tide_stats s = {.version = TIDE_STATS_VERSION, .size = sizeof(s)};
-  stats_collect(&s, false);
+  s->committed_peak = tide_load(&tide_os_stats.committed_peak);
 }
 
 int tide_stats(struct tide_stats *out) {
@@ -127,7 +176,7 @@ int tide_stats(struct tide_stats *out) {
     errno = EINVAL;
     return -1;
   }
-  stats_collect(out, true);
+  stats_collect(out);
   return 0;
 }
 
@@ -242,7 +291,7 @@ static void stats_cancel_restore(int old) {
 void tide_stats_print(int fd, int format) {
   int cancel = stats_cancel_off();
   struct tide_stats s = {.version = TIDE_STATS_VERSION, .size = sizeof(s)};
-  stats_collect(&s, true);
+  stats_collect(&s);
   /* Big enough for the whole JSON line: one write(2), so that processes
    * appending to one stats file never interleave their lines. */
   char buf[16384];
@@ -271,7 +320,7 @@ void stats_at_exit(void) {
 /* ---- glibc's views ----------------------------------------------------------- */
 struct mallinfo2 tide_mallinfo2(void) {
   struct tide_stats s = {.version = TIDE_STATS_VERSION, .size = sizeof(s)};
-  stats_collect(&s, true);
+  stats_collect(&s);
   uint64_t free_blocks = 0;
   for (uint32_t i = 0; i < s.class_count; i++) free_blocks += s.classes[i].blocks_free;
   struct mallinfo2 mi;
@@ -305,7 +354,7 @@ struct mallinfo tide_mallinfo(void) {
 void tide_malloc_stats(void) {
   int cancel = stats_cancel_off();
   struct tide_stats s = {.version = TIDE_STATS_VERSION, .size = sizeof(s)};
-  stats_collect(&s, true);
+  stats_collect(&s);
   char buf[512];
   tide_buf b = {buf, 0, sizeof(buf), 2, NULL};
   /* glibc's lines first, so that scripts reading them keep working. */
@@ -362,7 +411,7 @@ int tide_malloc_info(int options, FILE *stream) {
   }
   int cancel = stats_cancel_off();
   struct tide_stats s = {.version = TIDE_STATS_VERSION, .size = sizeof(s)};
-  stats_collect(&s, true);
+  stats_collect(&s);
   char buf[4096];
   tide_buf b = {buf, 0, sizeof(buf), -1, stream};
   uint64_t free_count = 0, free_bytes = 0;

@@ -214,6 +214,9 @@ tide_hidden size_t heap_trim_all(void);
 tide_hidden void heap_reclaim_pooled(bool force);
 typedef void (*heap_visit_fn)(tide_heap *heap, void *arg);
 tide_hidden void heap_for_each(heap_visit_fn fn, void *arg);
+/* Every heap ever made, newest first (heaps are never freed: the list can
+ * be walked without a lock, following all_next). */
+tide_hidden tide_heap *heap_all(void);
 tide_hidden void heap_process_init(void);
 tide_hidden void heap_counts(uint64_t *alive, uint64_t *created);
 tide_hidden void heap_fork_prepare(void);
@@ -286,7 +289,9 @@ tide_hidden void trace_fork_child(void);
 
 /* ---- Stats (stats.c) ------------------------------------------------------- */
 tide_hidden void stats_at_exit(void);
-tide_hidden void stats_sample(void);
+/* A malloc slow event of bin (TIDE_BIN_LARGE + 1: a mapped block) in heap:
+ * may raise the allocated peak. */
+tide_hidden void stats_note_alloc(tide_heap *heap, unsigned bin);
 
 /* ---- Formatting without allocation (fmt.c) ---------------------------------- */
 typedef struct tide_buf {

@@ -36,6 +36,9 @@ typedef struct tide_os_counts {
   _Atomic(uint64_t) bytes[TIDE_OS_OPS];
   _Atomic(uint64_t) failures;
   _Atomic(uint64_t) mapped, mapped_peak;       /* bytes mapped now / at most */
+  /* The break's net rise by our own brk calls plus mapped: exact at every
+   * call, so its peak is the true one (a foreign sbrk is not ours). */
+  _Atomic(uint64_t) committed, committed_peak;
   _Atomic(uint64_t) purged;                    /* bytes madvised, not reused */
   _Atomic(uint64_t) returned;                  /* ever given back */
 } tide_os_counts;

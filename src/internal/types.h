@@ -276,6 +276,12 @@ typedef struct tide_heap_stats {
   uint64_t huge_malloc, huge_free, huge_bytes_malloc, huge_bytes_free;
   uint64_t realloc_in_place;                  /* reallocs that kept the block */
   int64_t bin_pages[TIDE_BIN_COUNT + 1];      /* pages made - pages freed */
+  /* The allocated peak (stats.c, stats_note_alloc): live bytes by this
+   * heap's own counters, per bin ([TIDE_BIN_LARGE + 1]: mapped blocks) as
+   * of the bin's last slow event, their sum, and the sum when every heap
+   * was last counted afresh.  Owner only. */
+  int64_t live_bin[TIDE_BIN_COUNT + 2];
+  int64_t live_sum, live_counted;
 } tide_heap_stats;
 
 /* Invariants:

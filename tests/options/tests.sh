@@ -443,3 +443,16 @@ opt_cancel() {
   opt_cancel_one secure=1
 }
 t_test options/stats-not-cancellable opt_cancel 120
+
+# The peaks of tide_stats against the program's own account of the run.
+opt_peaks() {
+  need_tide
+  t_cc options/peaks tests/options/peaks.c -pthread
+  t_prog 120 "peaks $1" env -u TIDEMALLOC_OPTIONS "$(t_preload_env)" "$T_BUILD/options/peaks" "$1"
+}
+opt_peak_allocated() { opt_peaks allocated; }
+t_test options/allocated-peak-exact opt_peak_allocated
+opt_peak_threads() { opt_peaks threads; }
+t_test options/allocated-peak-across-threads opt_peak_threads
+opt_peak_committed() { opt_peaks committed; }
+t_test options/committed-peak-exact opt_peak_committed
