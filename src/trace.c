@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include "internal/internal.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -53,12 +54,19 @@ void trace_open(void) {
   const char *path = tide_opt.trace;
   if (path[0] == '\0') return;
   if (strcmp(path, "stderr") == 0) {
-    trace_fd = 2;
+    trace_fd = init_stderr_fd(); /* the copy: a program's close(2) ends no trace */
   } else {
     trace_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (trace_fd < 0) {
-      static const char msg[] = "tidemalloc: warning: cannot open the trace file; tracing is off\n";
-      fmt_write_all(2, msg, sizeof(msg) - 1);
+      int err = errno;
+      char line[512];
+      tide_buf b = {line, 0, sizeof(line), 2, NULL};
+      fmt_str(&b, "tidemalloc: warning: cannot open the trace file '");
+      fmt_str(&b, path);
+      fmt_str(&b, "': ");
+      fmt_errno(&b, err);
+      fmt_str(&b, "; tracing is off\n");
+      fmt_flush(&b);
       return;
     }
   }
