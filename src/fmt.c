@@ -86,3 +86,46 @@ void fmt_size(tide_buf *b, uint64_t bytes) {
   fmt_char(b, ' ');
   fmt_str(b, units[u]);
 }
+
+void fmt_errno(tide_buf *b, int err) {
+  static const struct {
+    int err;
+    const char *name, *text;
+  } known[] = {
+      {EPERM, "EPERM", "Operation not permitted"},
+      {ENOENT, "ENOENT", "No such file or directory"},
+      {EINTR, "EINTR", "Interrupted system call"},
+      {EIO, "EIO", "Input/output error"},
+      {EBADF, "EBADF", "Bad file descriptor"},
+      {ENOMEM, "ENOMEM", "Cannot allocate memory"},
+      {EACCES, "EACCES", "Permission denied"},
+      {EFAULT, "EFAULT", "Bad address"},
+      {EBUSY, "EBUSY", "Device or resource busy"},
+      {EEXIST, "EEXIST", "File exists"},
+      {ENODEV, "ENODEV", "No such device"},
+      {ENOTDIR, "ENOTDIR", "Not a directory"},
+      {EISDIR, "EISDIR", "Is a directory"},
+      {EINVAL, "EINVAL", "Invalid argument"},
+      {ENFILE, "ENFILE", "Too many open files in system"},
+      {EMFILE, "EMFILE", "Too many open files"},
+      {ETXTBSY, "ETXTBSY", "Text file busy"},
+      {EFBIG, "EFBIG", "File too large"},
+      {ENOSPC, "ENOSPC", "No space left on device"},
+      {EROFS, "EROFS", "Read-only file system"},
+      {ENAMETOOLONG, "ENAMETOOLONG", "File name too long"},
+      {ELOOP, "ELOOP", "Too many levels of symbolic links"},
+      {EDQUOT, "EDQUOT", "Disk quota exceeded"},
+      {ENXIO, "ENXIO", "No such device or address"},
+      {EOPNOTSUPP, "EOPNOTSUPP", "Operation not supported"},
+  };
+  for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+    if (known[i].err != err) continue;
+    fmt_str(b, known[i].text);
+    fmt_str(b, " (");
+    fmt_str(b, known[i].name);
+    fmt_str(b, ")");
+    return;
+  }
+  fmt_str(b, "errno ");
+  fmt_i64(b, err);
+}

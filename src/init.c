@@ -6,8 +6,11 @@
 #include "internal/internal.h"
 #include "tidemalloc.h"
 
+#include <fcntl.h>
 #include <sched.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <sys/auxv.h>
 #include <sys/random.h>
 #include <time.h>
@@ -39,6 +42,40 @@ static uint64_t clock_raw_ns(void) {
 }
 
 uint64_t init_clock_ns(void) { return clock_raw_ns() - clock_start_ns; }
+
+uint64_t init_clock_start_ns(void) { return clock_start_ns; }
+
+/* ---- stderr kept for the report at exit ---------------------------------- */
+/* ls, sort and the rest of coreutils close stderr in an atexit handler, so
+ * the report our destructor writes later would meet EBADF.  A copy made at
+ * start-up survives that.  It sits high (out of the way of programs that
+ * count on small descriptors) and close-on-exec (the next program makes its
+ * own).  A program may still close it (closefrom) and the number be reused
+ * by another file: the device and inode taken now tell at exit. */
+#define STDERR_KEEP_MIN 500
+static int kept_stderr = -1;
+static dev_t kept_dev;
+static ino_t kept_ino;
+
+static void init_keep_stderr(void) {
+  if (kept_stderr >= 0) return;
+  struct stat st;
+  if (fstat(2, &st) != 0) return; /* no stderr: nothing to keep */
+  int fd = fcntl(2, F_DUPFD_CLOEXEC, STDERR_KEEP_MIN);
+  if (fd < 0) fd = fcntl(2, F_DUPFD_CLOEXEC, 3); /* RLIMIT_NOFILE below it */
+  if (fd < 0) return;
+  kept_stderr = fd;
+  kept_dev = st.st_dev;
+  kept_ino = st.st_ino;
+}
+
+int init_stderr_fd(void) {
+  struct stat st;
+  if (kept_stderr >= 0 && fstat(kept_stderr, &st) == 0 && st.st_dev == kept_dev &&
+      st.st_ino == kept_ino)
+    return kept_stderr;
+  return 2;
+}
 
 static uintptr_t init_random_word(void) {
   uintptr_t r = 0;
@@ -179,6 +216,8 @@ void init_process(void) {
    * slice they would be unusable.  Under valgrind the hardened mode takes
    * its segments from mmap. */
   if (RUNNING_ON_VALGRIND && tide_opt.secure) tide_opt.use_brk = 0;
+  if (tide_opt.stats != 0 || strcmp(tide_opt.trace, "stderr") == 0) init_keep_stderr();
+  stats_open();
   trace_open();
   heap_process_init();
   pthread_atfork(fork_prepare, fork_parent, fork_child);

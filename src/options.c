@@ -163,6 +163,9 @@ static bool parse_value(const option_def *def, const char *s, size_t len,
   if (def->kind == OPT_STATS) {
     if (word_is(s, len, "json")) return (*out = 2), true;
     if (word_is(s, len, "text")) return (*out = 1), true;
+    /* 2 is how json is stored, not a spelling of it: "stats=2" is a typo
+     * as likely as a wish for JSON, and the documented values are words. */
+    return parse_number(s, len, false, out) && *out >= 0 && *out <= 1;
   }
   if (def->kind == OPT_FAULT_KIND) {
     static const char *const kinds[] = {"any", "brk", "mmap", "mremap", "madvise"};
@@ -179,33 +182,85 @@ static const option_def *option_find(const char *name, size_t len) {
 }
 
 /* ---- Warnings --------------------------------------------------------------- */
-static void warn(const char *what, const char *s, size_t len, const char *key,
-                 size_t key_len) {
+static void fmt_quoted(tide_buf *b, const char *s, size_t len, size_t most) {
+  fmt_str(b, "'");
+  for (size_t i = 0; i < len && i < most; i++) {
+    char c[2] = {s[i], 0};
+    fmt_str(b, c);
+  }
+  fmt_str(b, "'");
+}
+
+/* A size the way a user writes it: "32M", "1G", else bytes. */
+static void fmt_size_value(tide_buf *b, long long v) {
+  static const struct {
+    unsigned shift;
+    const char *suffix;
+  } units[] = {{30, "G"}, {20, "M"}, {10, "K"}};
+  for (size_t i = 0; i < 3; i++) {
+    long long unit = 1LL << units[i].shift;
+    if (v >= unit && v % unit == 0) {
+      fmt_i64(b, v / unit);
+      fmt_str(b, units[i].suffix);
+      return;
+    }
+  }
+  fmt_i64(b, v);
+}
+
+/* What the option takes, from its table row, so the message and the row
+ * cannot disagree. */
+static void fmt_allowed(tide_buf *b, const option_def *def) {
+  switch (def->kind) {
+  case OPT_SIZE:
+  case OPT_LONG:
+    fmt_str(b, def->kind == OPT_SIZE ? "a size (bytes, or with K, M, G)" : "a number");
+    if (def->max == LLONG_MAX) {
+      fmt_str(b, ", ");
+      fmt_i64(b, def->min);
+      fmt_str(b, " or more");
+      return;
+    }
+    fmt_str(b, " from ");
+    if (def->kind == OPT_SIZE) fmt_size_value(b, def->min); else fmt_i64(b, def->min);
+    fmt_str(b, " to ");
+    if (def->kind == OPT_SIZE) fmt_size_value(b, def->max); else fmt_i64(b, def->max);
+    return;
+  case OPT_BOOL: fmt_str(b, "0, 1, yes, no, on, off, true, false"); return;
+  case OPT_STATS: fmt_str(b, "0, 1, text, json"); return;
+  case OPT_FAULT_KIND: fmt_str(b, "any, brk, mmap, mremap, madvise"); return;
+  case OPT_PATH:
+    fmt_str(b, "a path of 1 to ");
+    fmt_u64(b, sizeof(tide_opt.trace) - 1);
+    fmt_str(b, " bytes, without a comma");
+    return;
+  }
+}
+
+static void warn_bad_value(const option_def *def, const char *val, size_t len) {
   char line[512];
   tide_buf b = {line, 0, sizeof(line), 2, NULL};
-  fmt_str(&b, "tidemalloc: warning: ");
-  fmt_str(&b, what);
-  fmt_str(&b, " '");
-  for (size_t i = 0; i < len && i < 64; i++) {
-    char c[2] = {s[i], 0};
-    fmt_str(&b, c);
+  fmt_str(&b, "tidemalloc: warning: bad value ");
+  fmt_quoted(&b, val, len, 64);
+  fmt_str(&b, " for option '");
+  fmt_str(&b, def->name);
+  fmt_str(&b, "' (allowed: ");
+  fmt_allowed(&b, def);
+  fmt_str(&b, "); the default is kept\n");
+  fmt_flush(&b);
+}
+
+static void warn_unknown(const char *key, size_t len) {
+  char line[512];
+  tide_buf b = {line, 0, sizeof(line), 2, NULL};
+  fmt_str(&b, "tidemalloc: warning: unknown option ");
+  fmt_quoted(&b, key, len, 64);
+  fmt_str(&b, " (valid:");
+  for (size_t i = 0; i < OPTION_COUNT; i++) {
+    fmt_str(&b, i ? ", " : " ");
+    fmt_str(&b, option_table[i].name);
   }
-  fmt_str(&b, "'");
-  if (key) {
-    fmt_str(&b, " for option '");
-    for (size_t i = 0; i < key_len; i++) {
-      char c[2] = {key[i], 0};
-      fmt_str(&b, c);
-    }
-    fmt_str(&b, "'; the default is kept\n");
-  } else {
-    fmt_str(&b, " (valid:");
-    for (size_t i = 0; i < OPTION_COUNT; i++) {
-      fmt_str(&b, i ? ", " : " ");
-      fmt_str(&b, option_table[i].name);
-    }
-    fmt_str(&b, ")\n");
-  }
+  fmt_str(&b, ")\n");
   fmt_flush(&b);
 }
 
@@ -214,14 +269,14 @@ static void apply_pair(const char *key, size_t key_len, const char *val,
                        size_t val_len) {
   const option_def *def = option_find(key, key_len);
   if (def == NULL) {
-    warn("unknown option", key, key_len, NULL, 0);
+    warn_unknown(key, key_len);
     return;
   }
   if (def->kind == OPT_PATH) {
     char *dst = option_field(def);
     size_t cap = sizeof(tide_opt.trace);
     if (val_len == 0 || val_len >= cap) {
-      warn("bad value", val, val_len, key, key_len);
+      warn_bad_value(def, val, val_len);
       return;
     }
     memcpy(dst, val, val_len);
@@ -230,7 +285,7 @@ static void apply_pair(const char *key, size_t key_len, const char *val,
   }
   long long v;
   if (!parse_value(def, val, val_len, &v) || !option_assign(def, v))
-    warn("bad value", val, val_len, key, key_len);
+    warn_bad_value(def, val, val_len);
 }
 
 /* "key=value,key=value" */

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Every scalar field of struct tide_stats, in order. */
@@ -304,16 +305,68 @@ void tide_stats_print(int fd, int format) {
   stats_cancel_restore(cancel);
 }
 
+/* stats_file is opened at start-up: a relative path means the folder the
+ * program started in, and a path that cannot be opened is said while the
+ * user still watches (once per program; at exit, for a report turned on
+ * later).  The device and inode tell at exit whether the descriptor is still
+ * ours (a program may close it and the number go to another file). */
+static int stats_fd = -1;
+static dev_t stats_dev;
+static ino_t stats_ino;
+static bool stats_warned;
+
+static int stats_open_file(void) {
+  int fd = open(tide_opt.stats_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd >= 0 || stats_warned) return fd;
+  int err = errno;
+  stats_warned = true;
+  char line[512];
+  tide_buf b = {line, 0, sizeof(line), init_stderr_fd(), NULL};
+  fmt_str(&b, "tidemalloc: warning: cannot open stats_file '");
+  fmt_str(&b, tide_opt.stats_file);
+  fmt_str(&b, "': ");
+  fmt_errno(&b, err);
+  fmt_str(&b, "; the statistics at exit go to stderr\n");
+  fmt_flush(&b);
+  return -1;
+}
+
+void stats_open(void) {
+  if (tide_opt.stats == 0 || tide_opt.stats_file[0] == '\0') return;
+  int fd = stats_open_file();
+  struct stat st;
+  if (fd < 0) return;
+  if (fstat(fd, &st) != 0) {
+    close(fd);
+    return;
+  }
+  stats_fd = fd;
+  stats_dev = st.st_dev;
+  stats_ino = st.st_ino;
+}
+
+static bool stats_fd_still_ours(void) {
+  struct stat st;
+  return stats_fd >= 0 && fstat(stats_fd, &st) == 0 && st.st_dev == stats_dev &&
+         st.st_ino == stats_ino;
+}
+
 void stats_at_exit(void) {
   if (tide_opt.stats == 0) return;
   int cancel = stats_cancel_off();
-  int fd = 2;
+  int fd = -1;
+  bool opened = false;
   if (tide_opt.stats_file[0] != '\0') {
-    fd = open(tide_opt.stats_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd < 0) fd = 2;
+    if (stats_fd_still_ours()) {
+      fd = stats_fd;
+    } else {
+      fd = stats_open_file();
+      opened = fd >= 0;
+    }
   }
+  if (fd < 0) fd = init_stderr_fd();
   tide_stats_print(fd, tide_opt.stats == 2 ? TIDE_STATS_JSON : TIDE_STATS_TEXT);
-  if (fd != 2) close(fd);
+  if (opened) close(fd);
   stats_cancel_restore(cancel);
 }
 

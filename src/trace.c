@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include "internal/internal.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -40,11 +41,18 @@ static const char *const op_names[TIDE_OS_OPS] = {
     [TIDE_OS_MREMAP] = "mremap",  [TIDE_OS_MADVISE] = "madvise",
 };
 
+/* The header starts each process image's lines (and a forked child's: its
+ * clock is still its parent's).  start= is CLOCK_MONOTONIC at t_ns = 0, so
+ * a reader can put every process of a run on one time axis, and the lines
+ * of a child that forked and then exec'd (two headers, one pid, two clocks)
+ * in order. */
 static void trace_header(void) {
-  char line[64];
+  char line[96];
   tide_buf b = {line, 0, sizeof(line), -1, NULL};
-  fmt_str(&b, "# tidemalloc-trace 1 pid=");
+  fmt_str(&b, "# tidemalloc-trace 2 pid=");
   fmt_u64(&b, (uint64_t)getpid());
+  fmt_str(&b, " start=");
+  fmt_u64(&b, init_clock_start_ns());
   fmt_str(&b, "\n");
   fmt_write_all(trace_fd, line, b.len);
 }
@@ -53,12 +61,19 @@ void trace_open(void) {
   const char *path = tide_opt.trace;
   if (path[0] == '\0') return;
   if (strcmp(path, "stderr") == 0) {
-    trace_fd = 2;
+    trace_fd = init_stderr_fd(); /* the copy: a program's close(2) ends no trace */
   } else {
     trace_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (trace_fd < 0) {
-      static const char msg[] = "tidemalloc: warning: cannot open the trace file; tracing is off\n";
-      fmt_write_all(2, msg, sizeof(msg) - 1);
+      int err = errno;
+      char line[512];
+      tide_buf b = {line, 0, sizeof(line), 2, NULL};
+      fmt_str(&b, "tidemalloc: warning: cannot open the trace file '");
+      fmt_str(&b, path);
+      fmt_str(&b, "': ");
+      fmt_errno(&b, err);
+      fmt_str(&b, "; tracing is off\n");
+      fmt_flush(&b);
       return;
     }
   }
@@ -75,6 +90,8 @@ void trace_os(tide_os_op op, uintptr_t addr, size_t len, uintptr_t ret, int err,
   char line[256];
   tide_buf b = {line, 0, sizeof(line), -1, NULL};
   fmt_u64(&b, init_clock_ns());
+  fmt_str(&b, " ");
+  fmt_u64(&b, (uint64_t)getpid()); /* a system call, as gettid: only when tracing */
   fmt_str(&b, " ");
   fmt_u64(&b, (uint64_t)syscall(SYS_gettid));
   fmt_str(&b, " ");

@@ -4,11 +4,11 @@
  * requests caused them.
  *
  * Several processes may share one trace file (fork, or exec of programs
- * that load the library): each writes a header line with its pid first.
- * A line's process is found from its tid: the header whose pid is the
- * largest at or below the tid (thread ids are handed out in increasing
- * order, after their process's pid).  The first process is summarised in
- * full and charted; the others get one line each.
+ * that load the library): each line names its pid (version 2; version 1
+ * lines are placed by their tid).  A pid is one process however many
+ * headers it wrote (after fork and again after exec).  The first process,
+ * or the one --pid names, is summarised in full, the others get one line
+ * each, and the chart has a row for every process.
  */
 #include "report.h"
 
@@ -17,7 +17,7 @@
 #include <string.h>
 
 void report_usage(FILE *f) {
-  fputs("usage: tide report TRACE [--svg FILE]\n"
+  fputs("usage: tide report TRACE [--pid N] [--svg FILE]\n"
         "\n"
         "Summarise a trace written by tidemalloc (TIDEMALLOC_OPTIONS=trace=FILE, or\n"
         "'tide run --trace FILE'; '-' reads standard input): the OS calls per kind with\n"
@@ -25,9 +25,16 @@ void report_usage(FILE *f) {
         "break, the peak of mapped bytes, the bytes given back, and the requests that\n"
         "caused the most OS calls.\n"
         "\n"
+        "Every process of the run is listed once (a child that forked and then exec'd\n"
+        "is one process); the first, or the one --pid names, is summarised in full.\n"
+        "A file that is not a trace, or is cut short, is an error naming its first bad\n"
+        "line.\n"
+        "\n"
         "options:\n"
-        "  --svg FILE    also draw a timeline of the break height and the mapped bytes\n"
-        "                as SVG to FILE ('-' for stdout, and then no summary is printed)\n"
+        "  --pid N       summarise the process N\n"
+        "  --svg FILE    also draw timelines of the break height, the mapped bytes and\n"
+        "                the bytes given back, one row per process, as SVG to FILE\n"
+        "                ('-' for stdout, and then no summary is printed)\n"
         "  -h, --help    show this help and exit\n",
         f);
 }
@@ -37,27 +44,41 @@ static const char *const op_names[OP_COUNT] = {"brk", "mmap", "munmap", "mremap"
 /* ---- reading ------------------------------------------------------------------- */
 
 struct trace {
+  const char *path;
   struct trace_proc *p;
   size_t n;
-  size_t lines, bad;
+  size_t lines;
 };
 
-static struct trace_proc *new_proc(struct trace *tr, long pid) {
+static struct trace_proc *find_proc(struct trace *tr, long pid) {
+  for (size_t i = 0; i < tr->n; i++)
+    if (tr->p[i].pid == pid)
+      return &tr->p[i];
+  return NULL;
+}
+
+/* The process of that pid, made on first sight: a child that forked and
+ * then exec'd writes two headers with one pid, and is one process. */
+static struct trace_proc *proc_of(struct trace *tr, long pid) {
+  struct trace_proc *p = find_proc(tr, pid);
+  if (p)
+    return p;
   tr->p = util_xrealloc(tr->p, (tr->n + 1) * sizeof *tr->p);
-  struct trace_proc *p = &tr->p[tr->n++];
+  p = &tr->p[tr->n++];
   memset(p, 0, sizeof *p);
   p->pid = pid;
   return p;
 }
 
+/* Version 1 lines carry no pid: the header whose pid is the largest at or
+ * below the tid (thread ids are handed out in increasing order, after their
+ * process's pid). */
 static struct trace_proc *proc_for_tid(struct trace *tr, long tid) {
   struct trace_proc *best = NULL;
   for (size_t i = 0; i < tr->n; i++)
     if (tr->p[i].pid <= tid && (!best || tr->p[i].pid >= best->pid))
       best = &tr->p[i];
-  if (!best)
-    best = tr->n ? &tr->p[0] : new_proc(tr, 0);
-  return best;
+  return best ? best : &tr->p[0];
 }
 
 static int parse_u64(const char *s, int base, uint64_t *out) {
@@ -77,49 +98,71 @@ static int parse_u64(const char *s, int base, uint64_t *out) {
   return 0;
 }
 
-/* Parses one event line; returns 0, or -1 if malformed. */
-static int parse_event(char *line, struct trace_event *e, const char **why) {
-  char *f[11];
-  int nf = 0;
+/* Parses one event line of the given version (1: ten fields, 2: eleven,
+ * the pid second); returns 0, or -1 with why set. */
+static int parse_event(char *line, int version, struct trace_event *e, const char **why) {
+  char *f[12];
+  int nf = 0, want = version == 1 ? 10 : 11;
   for (char *tok = strtok(line, " \t\r"); tok; tok = strtok(NULL, " \t\r")) {
-    if (nf == 11)
+    if (nf == 12)
       break;
     f[nf++] = tok;
   }
-  if (nf != 10) {
-    *why = "not ten fields";
+  if (nf != want) {
+    *why = version == 1 ? "not the ten fields of a version 1 line"
+                        : "not the eleven fields of a version 2 line";
     return -1;
   }
   memset(e, 0, sizeof *e);
-  uint64_t tid, err;
-  if (parse_u64(f[0], 10, &e->t) || parse_u64(f[1], 10, &tid) || parse_u64(f[3], 16, &e->addr) ||
-      parse_u64(f[4], 10, &e->len) || parse_u64(f[5], 16, &e->ret) || parse_u64(f[6], 10, &err) ||
-      parse_u64(f[9], 10, &e->req_size)) {
+  uint64_t pid = 0, tid, err;
+  char **g = f;
+  if (version != 1) {
+    if (parse_u64(f[1], 10, &pid)) {
+      *why = "the pid does not parse";
+      return -1;
+    }
+    g = f + 1; /* the rest as in version 1, from t_ns's place on */
+    g[0] = f[0];
+  }
+  if (parse_u64(g[0], 10, &e->t) || parse_u64(g[1], 10, &tid) || parse_u64(g[3], 16, &e->addr) ||
+      parse_u64(g[4], 10, &e->len) || parse_u64(g[5], 16, &e->ret) || parse_u64(g[6], 10, &err) ||
+      parse_u64(g[9], 10, &e->req_size)) {
     *why = "a number field does not parse";
     return -1;
   }
+  e->pid = (long)pid;
   e->tid = (long)tid;
   e->err = (int)err;
   e->op = -1;
   for (int k = 0; k < OP_COUNT; k++)
-    if (strcmp(f[2], op_names[k]) == 0)
+    if (strcmp(g[2], op_names[k]) == 0)
       e->op = k;
   if (e->op < 0) {
     *why = "unknown op";
     return -1;
   }
   if (e->op == OP_BRK) {
-    if (strcmp(f[7], "grow") && strcmp(f[7], "shrink")) {
+    if (strcmp(g[7], "grow") && strcmp(g[7], "shrink")) {
       *why = "brk aux is not grow or shrink";
       return -1;
     }
-    e->shrink = strcmp(f[7], "shrink") == 0;
-  } else if (e->op == OP_MREMAP && parse_u64(f[7], 10, &e->old_len)) {
+    e->shrink = strcmp(g[7], "shrink") == 0;
+  } else if (e->op == OP_MREMAP && parse_u64(g[7], 10, &e->old_len)) {
     *why = "mremap aux is not the old length";
     return -1;
   }
-  util_fmt(e->req, sizeof e->req, "%s", f[8]);
+  util_fmt(e->req, sizeof e->req, "%s", g[8]);
   return 0;
+}
+
+/* A file that is not a trace, or one cut short, is not summarised: numbers
+ * from half a trace look as trustworthy as the real ones.  One line names
+ * the file and the first bad line, and tide exits 1. */
+static void bad_line(const struct trace *tr, size_t lineno, const char *line, const char *why) {
+  char shown[64];
+  size_t n = strcspn(line, "\n");
+  util_fmt(shown, sizeof shown, "%.*s%s", (int)(n < 48 ? n : 48), line, n > 48 ? "..." : "");
+  util_die("report: %s:%zu: %s: '%s'", tr->path, lineno, why, shown);
 }
 
 static void read_trace(const char *path, struct trace *tr) {
@@ -128,43 +171,93 @@ static void read_trace(const char *path, struct trace *tr) {
   if (!text)
     util_die("report: cannot read '%s': %s", path, strerror(errno));
   memset(tr, 0, sizeof *tr);
+  tr->path = strcmp(path, "-") ? path : "(stdin)";
+  if (len == 0)
+    util_die("report: %s: empty file, not a tidemalloc trace", tr->path);
+  if (memchr(text, 0, len))
+    util_die("report: %s: binary data, not a tidemalloc trace", tr->path);
   size_t lineno = 0;
+  int version = 0; /* of the latest header; 0 before the first */
   for (char *line = text, *nl; line && *line; line = nl ? nl + 1 : NULL) {
     nl = strchr(line, '\n');
-    if (nl)
-      *nl = 0;
     lineno++;
+    if (!nl)
+      bad_line(tr, lineno, line, "truncated: the last line has no newline");
+    *nl = 0;
     if (line[strspn(line, " \t\r")] == 0)
       continue;
-    if (line[0] == '#') {
-      int ver;
+    if (strncmp(line, "# tidemalloc-trace ", 19) == 0) {
+      int ver, used = 0;
       long pid;
-      if (sscanf(line, "# tidemalloc-trace %d pid=%ld", &ver, &pid) == 2) {
-        if (ver != 1 && tr->n == 0)
-          util_warn("report: %s: trace version %d; this tide reads version 1", path, ver);
-        new_proc(tr, pid);
+      unsigned long long start = 0;
+      if (sscanf(line, "# tidemalloc-trace %d pid=%ld%n", &ver, &pid, &used) != 2 ||
+          (ver != 1 && ver != 2) || pid <= 0 ||
+          (ver == 2 && sscanf(line + used, " start=%llu", &start) != 1))
+        bad_line(tr, lineno, line, "a header this tide cannot read (it reads versions 1 and 2)");
+      version = ver;
+      struct trace_proc *cur = proc_of(tr, pid);
+      if (ver == 2) {
+        if (!cur->have_start) {
+          cur->have_start = 1;
+          cur->start0 = start;
+        } else if (start != cur->start_cur) {
+          cur->exec_seen = 1; /* a forked child's header has its parent's start */
+        }
+        cur->start_cur = start;
       }
       continue;
     }
+    if (version == 0)
+      bad_line(tr, lineno, line, "not a tidemalloc trace (no '# tidemalloc-trace' header first)");
+    if (line[0] == '#')
+      continue; /* a comment */
     struct trace_event e;
     const char *why = "";
-    if (parse_event(line, &e, &why) != 0) {
-      if (++tr->bad <= 3)
-        util_warn("report: %s:%zu: malformed line skipped (%s)", path, lineno, why);
-      continue;
-    }
+    char copy[512];
+    util_fmt(copy, sizeof copy, "%s", line);
+    if (parse_event(line, version, &e, &why) != 0)
+      bad_line(tr, lineno, copy, why);
     tr->lines++;
-    struct trace_proc *p = proc_for_tid(tr, e.tid);
+    struct trace_proc *p = version == 1 ? proc_for_tid(tr, e.tid) : proc_of(tr, e.pid);
+    /* One clock per process: a line after its process's exec counts from
+     * the new image's start, which lies start_cur - start0 after the first. */
+    if (p->have_start && p->start_cur > p->start0)
+      e.t += p->start_cur - p->start0;
+    e.pid = p->pid;
+    e.exec = p->exec_seen;
+    p->exec_seen = 0;
     if (p->n == p->cap)
       p->ev = util_xrealloc(p->ev, (p->cap = p->cap ? p->cap * 2 : 1024) * sizeof *p->ev);
     p->ev[p->n++] = e;
   }
-  if (tr->bad > 3)
-    util_warn("report: %s: %zu malformed lines skipped in all", path, tr->bad);
   free(text);
 }
 
 /* ---- analysis -------------------------------------------------------------------- */
+
+static uint64_t got_bytes(const struct trace_event *e) {
+  if (e->err)
+    return 0;
+  if (e->op == OP_BRK)
+    return e->shrink ? 0 : e->len;
+  if (e->op == OP_MMAP)
+    return e->len;
+  if (e->op == OP_MREMAP && e->len > e->old_len)
+    return e->len - e->old_len;
+  return 0;
+}
+
+static uint64_t returned_bytes(const struct trace_event *e) {
+  if (e->err)
+    return 0;
+  if (e->op == OP_BRK)
+    return e->shrink ? e->len : 0;
+  if (e->op == OP_MUNMAP || e->op == OP_MADVISE)
+    return e->len;
+  if (e->op == OP_MREMAP && e->len < e->old_len)
+    return e->old_len - e->len;
+  return 0;
+}
 
 static void push(struct point **pts, size_t *n, uint64_t t, int64_t v, int failed) {
   if ((*n & (*n - 1)) == 0)
@@ -186,6 +279,16 @@ static void analyse(struct trace_proc *p) {
     if (e->t > p->t1)
       p->t1 = e->t;
     int ok = e->err == 0;
+    if (e->exec) {
+      /* exec replaced the address space: what the old image had mapped is
+       * gone, and the new one has a break of its own */
+      mapped = 0;
+      push(&p->map_pts, &p->n_map, e->t, 0, 0);
+      if (p->have_break) {
+        p->have_break = 0;
+        height = 0;
+      }
+    }
     switch (e->op) {
     case OP_BRK:
       if (!p->have_break) {
@@ -218,6 +321,13 @@ static void analyse(struct trace_proc *p) {
     }
     if (mapped > p->peak_mapped)
       p->peak_mapped = mapped;
+    uint64_t back = returned_bytes(e);
+    if (back) {
+      if ((p->n_back & (p->n_back - 1)) == 0)
+        p->back = util_xrealloc(p->back, (p->n_back ? p->n_back * 2 : 1) * sizeof *p->back);
+      p->back[p->n_back++] = (struct giveback){e->t, back, e->op};
+      p->back_bytes[e->op] += back;
+    }
   }
   p->final_height = height;
   p->final_mapped = mapped;
@@ -267,30 +377,6 @@ static int by_weight(const void *a, const void *b) {
   if (x->calls != y->calls)
     return x->calls < y->calls ? 1 : -1;
   return by_req_key(a, b);
-}
-
-static uint64_t got_bytes(const struct trace_event *e) {
-  if (e->err)
-    return 0;
-  if (e->op == OP_BRK)
-    return e->shrink ? 0 : e->len;
-  if (e->op == OP_MMAP)
-    return e->len;
-  if (e->op == OP_MREMAP && e->len > e->old_len)
-    return e->len - e->old_len;
-  return 0;
-}
-
-static uint64_t returned_bytes(const struct trace_event *e) {
-  if (e->err)
-    return 0;
-  if (e->op == OP_BRK)
-    return e->shrink ? e->len : 0;
-  if (e->op == OP_MUNMAP || e->op == OP_MADVISE)
-    return e->len;
-  if (e->op == OP_MREMAP && e->len < e->old_len)
-    return e->old_len - e->len;
-  return 0;
 }
 
 static size_t group_requests(const struct trace_proc *p, struct req_row **out, int by_kind_only) {
@@ -384,8 +470,15 @@ static void print_full(FILE *out, const struct trace_proc *p) {
   free(rr);
 }
 
+static void print_process_line(FILE *out, const struct trace_proc *q) {
+  fprintf(out, "  pid %-8ld %8s OS calls over %s; break peak +%s, mapped peak %s, gave back %s\n",
+          q->pid, util_num(q->n), ms(q->t1 - q->t0), ssz(q->peak_height), ssz(q->peak_mapped),
+          util_sz(q->back_bytes[OP_BRK] + q->back_bytes[OP_MUNMAP] + q->back_bytes[OP_MREMAP] +
+                  q->back_bytes[OP_MADVISE]));
+}
+
 int cmd_report(int argc, char **argv) {
-  const char *svg = NULL, *path = NULL;
+  const char *svg = NULL, *path = NULL, *pid_arg = NULL;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (util_is_help(a)) {
@@ -393,6 +486,8 @@ int cmd_report(int argc, char **argv) {
       return 0;
     }
     if (util_opt_value(argc, argv, &i, "--svg", NULL, &svg))
+      continue;
+    if (util_opt_value(argc, argv, &i, "--pid", NULL, &pid_arg))
       continue;
     if (strcmp(a, "--") == 0 && i + 1 < argc && !path) {
       path = argv[++i];
@@ -405,43 +500,70 @@ int cmd_report(int argc, char **argv) {
     path = a;
   }
   if (!path)
-    util_usage_error("report: which trace? (usage: tide report TRACE [--svg FILE])");
+    util_usage_error("report: which trace? (usage: tide report TRACE [--pid N] [--svg FILE])");
+  long want_pid = 0;
+  if (pid_arg) {
+    char *end;
+    errno = 0;
+    want_pid = strtol(pid_arg, &end, 10);
+    if (errno || *end || end == pid_arg || want_pid <= 0)
+      util_usage_error("report: --pid takes a process id (a number above 0), not '%s'", pid_arg);
+  }
 
   struct trace tr;
   read_trace(path, &tr);
   if (tr.n == 0)
-    new_proc(&tr, 0);
+    util_die("report: %s: no process header, not a tidemalloc trace", tr.path);
   for (size_t i = 0; i < tr.n; i++)
     analyse(&tr.p[i]);
-  struct trace_proc *p = &tr.p[0];
+  size_t chosen = 0;
+  if (pid_arg) {
+    struct trace_proc *q = find_proc(&tr, want_pid);
+    if (!q) {
+      char pids[200] = "";
+      size_t used = 0;
+      for (size_t i = 0; i < tr.n && used + 24 < sizeof pids; i++)
+        used += (size_t)util_fmt(pids + used, sizeof pids - used, "%s%ld", i ? ", " : "",
+                                 tr.p[i].pid);
+      util_die("report: %s: no process %ld in this trace (its pids: %s%s)", tr.path, want_pid, pids,
+               tr.n * 8 > sizeof pids ? ", ..." : "");
+    }
+    chosen = (size_t)(q - tr.p);
+  }
+  struct trace_proc *p = &tr.p[chosen];
 
   if (!svg || strcmp(svg, "-") != 0) {
     FILE *out = stdout;
-    fprintf(out, "== tidemalloc trace %s ==\n", strcmp(path, "-") ? path : "(stdin)");
-    if (p->pid)
-      fprintf(out, "pid %ld: ", p->pid);
+    fprintf(out, "== tidemalloc trace %s ==\n", tr.path);
+    fprintf(out, "%zu process%s in this trace\n", tr.n, tr.n == 1 ? "" : "es");
+    fprintf(out, "pid %ld: ", p->pid);
     fprintf(out, "%s OS calls over %s (%s to %s after tidemalloc started)\n", util_num(p->n),
             ms(p->t1 - p->t0), ms(p->t0), ms(p->t1));
-    if (tr.lines == 0) {
-      fprintf(out, "no OS calls recorded%s\n", tr.bad ? " (every line was malformed)" : "");
+    if (p->n == 0) {
+      fprintf(out, "no OS calls recorded\n");
     } else {
       fputc('\n', out);
       print_full(out, p);
     }
     if (tr.n > 1) {
-      fprintf(out, "\n%zu more process%s in this trace:\n", tr.n - 1, tr.n > 2 ? "es" : "");
-      for (size_t i = 1; i < tr.n && i <= 20; i++) {
-        const struct trace_proc *q = &tr.p[i];
-        fprintf(out, "  pid %-8ld %8s OS calls over %s; break peak +%s, mapped peak %s\n", q->pid,
-                util_num(q->n), ms(q->t1 - q->t0), ssz(q->peak_height), ssz(q->peak_mapped));
-      }
-      if (tr.n > 21)
-        fprintf(out, "  ... and %zu more\n", tr.n - 21);
+      fprintf(out, "\n%zu %sprocess%s in this trace:\n", tr.n - 1, pid_arg ? "other " : "more ",
+              tr.n > 2 ? "es" : "");
+      size_t shown = 0;
+      for (size_t i = 0; i < tr.n && shown < 20; i++)
+        if (i != chosen) {
+          print_process_line(out, &tr.p[i]);
+          shown++;
+        }
+      if (tr.n - 1 > shown)
+        fprintf(out, "  ... and %zu more (tide report --pid N shows one)\n", tr.n - 1 - shown);
     }
   }
   if (svg) {
     struct strbuf sb = {0};
-    report_svg(p, strcmp(path, "-") ? path : "(stdin)", tr.n, &sb);
+    if (pid_arg)
+      report_svg(p, 1, tr.path, &sb);
+    else
+      report_svg(tr.p, tr.n, tr.path, &sb);
     sb_write_file(&sb, svg);
     sb_free(&sb);
     if (strcmp(svg, "-") != 0)
@@ -451,6 +573,7 @@ int cmd_report(int argc, char **argv) {
     free(tr.p[i].ev);
     free(tr.p[i].brk_pts);
     free(tr.p[i].map_pts);
+    free(tr.p[i].back);
   }
   free(tr.p);
   return 0;

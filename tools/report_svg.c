@@ -1,14 +1,22 @@
 /* SPDX-License-Identifier: MIT */
-/* report_svg.c — `tide report --svg`: two step plots over time, the break
- * height above the first break and the bytes tidemalloc has mapped. */
+/* report_svg.c — `tide report --svg`: for each process of the trace, step
+ * plots over time of the break height above the first break and of the bytes
+ * tidemalloc has mapped, and a strip of the memory it gave back (madvise,
+ * munmap, a lowered break), one tick per give-back.  Small multiples: one
+ * row per process, the largest few by OS calls, the rest summed in a line. */
 #include "report.h"
 
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define W 900.0
 #define LEFT 96.0
 #define RIGHT 40.0
-#define PANEL_H 200.0
+#define PANEL_H 200.0    /* one process */
+#define PANEL_H_ROW 110.0 /* one of several */
+#define STRIP_H 36.0      /* the give-back ticks */
+#define MAX_ROWS 6
 #define PLOT_W (W - LEFT - RIGHT)
 
 /* A round step near range/target: 1, 2 or 5 times a power of ten. */
@@ -59,7 +67,7 @@ static void fmt_tick(char *buf, size_t len, double v, double step, const char *u
 }
 
 struct panel {
-  double top;
+  double top, h;
   uint64_t t0, t1;
   double vmin, vmax; /* bytes */
 };
@@ -71,7 +79,26 @@ static double px(const struct panel *pn, uint64_t t) {
 }
 
 static double py(const struct panel *pn, double v) {
-  return pn->top + PANEL_H - PANEL_H * (v - pn->vmin) / (pn->vmax - pn->vmin);
+  return pn->top + pn->h - pn->h * (v - pn->vmin) / (pn->vmax - pn->vmin);
+}
+
+static void draw_time_axis(struct strbuf *sb, const struct panel *pn) {
+  char buf[64];
+  struct axis_unit tu = time_unit(pn->t1 - pn->t0);
+  double span = (double)(pn->t1 - pn->t0) / tu.div, tstep = nice_step(span > 0 ? span : 1, 8);
+  for (double t = 0; t <= span + tstep / 1000; t += tstep) {
+    double x = px(pn, pn->t0 + (uint64_t)(t * tu.div));
+    if (span <= 0)
+      x = LEFT;
+    svg_line(sb, x, pn->top + pn->h, x, pn->top + pn->h + 4, "#666666", 1, NULL);
+    fmt_tick(buf, sizeof buf, t, tstep, tu.name);
+    svg_text(sb, x, pn->top + pn->h + 16, "middle", "axis", buf);
+    if (span <= 0)
+      break;
+  }
+  svg_text(sb, LEFT + PLOT_W / 2, pn->top + pn->h + 32, "middle", "axis",
+           pn->t0 == 0 ? "time since the process started using tidemalloc"
+                       : "time since the process's first OS call");
 }
 
 static void draw_panel(struct strbuf *sb, struct panel *pn, const char *title, const char *colour,
@@ -90,7 +117,7 @@ static void draw_panel(struct strbuf *sb, struct panel *pn, const char *title, c
   pn->vmax = ((double)(long long)(hi / bu.div / ystep) + 1) * ystep * bu.div;
 
   svg_text(sb, LEFT, pn->top - 12, NULL, "label", title);
-  svg_rect(sb, LEFT, pn->top, PLOT_W, PANEL_H, "#fbfbfb", "#999999");
+  svg_rect(sb, LEFT, pn->top, PLOT_W, pn->h, "#fbfbfb", "#999999");
   char buf[64];
   for (double v = pn->vmin / bu.div; v <= pn->vmax / bu.div + ystep / 2; v += ystep) {
     double y = py(pn, v * bu.div);
@@ -98,23 +125,9 @@ static void draw_panel(struct strbuf *sb, struct panel *pn, const char *title, c
     fmt_tick(buf, sizeof buf, v, ystep, bu.name);
     svg_text(sb, LEFT - 8, y + 4, "end", "axis", buf);
   }
-  struct axis_unit tu = time_unit(pn->t1 - pn->t0);
-  double span = (double)(pn->t1 - pn->t0) / tu.div, tstep = nice_step(span > 0 ? span : 1, 8);
-  for (double t = 0; t <= span + tstep / 1000; t += tstep) {
-    double x = px(pn, pn->t0 + (uint64_t)(t * tu.div));
-    if (span <= 0)
-      x = LEFT;
-    svg_line(sb, x, pn->top + PANEL_H, x, pn->top + PANEL_H + 4, "#666666", 1, NULL);
-    fmt_tick(buf, sizeof buf, t, tstep, tu.name);
-    svg_text(sb, x, pn->top + PANEL_H + 16, "middle", "axis", buf);
-    if (span <= 0)
-      break;
-  }
-  svg_text(sb, LEFT + PLOT_W / 2, pn->top + PANEL_H + 32, "middle", "axis",
-           pn->t0 == 0 ? "time since the process started using tidemalloc"
-                       : "time since the first OS call in the trace");
+  draw_time_axis(sb, pn);
   if (n < 2) {
-    svg_text(sb, LEFT + PLOT_W / 2, pn->top + PANEL_H / 2, "middle", "gap", empty);
+    svg_text(sb, LEFT + PLOT_W / 2, pn->top + pn->h / 2, "middle", "gap", empty);
     return;
   }
 
@@ -157,33 +170,146 @@ static void draw_panel(struct strbuf *sb, struct panel *pn, const char *title, c
   svg_text(sb, LEFT + PLOT_W - 4, yp - 4, "end", "axis", buf);
 }
 
-void report_svg(const struct trace_proc *p, const char *trace_name, size_t nprocs,
+static const char *giveback_name(int op) {
+  return op == OP_MADVISE  ? "madvise"
+         : op == OP_MUNMAP ? "munmap"
+         : op == OP_BRK    ? "brk shrink"
+                           : "mremap shrink";
+}
+
+static const char *giveback_colour(int op) {
+  return op == OP_MADVISE ? "#2a9d8f" : op == OP_MUNMAP ? "#8338ec" : op == OP_BRK ? "#e76f51"
+                                                                                  : "#f4a261";
+}
+
+/* One tick per give-back, as tall as the square root of its bytes against
+ * the largest (a 4 KiB madvise stays visible beside a 64 MiB munmap).
+ * Give-backs of one kind in one pixel column become one tick of their sum. */
+static void draw_givebacks(struct strbuf *sb, struct panel *pn, const struct trace_proc *p) {
+  char title[300], a[32], b[32], c[32], d[32];
+  util_fmt(title, sizeof title, "given back to the OS: madvise %s, munmap %s, break lowered %s, "
+           "mremap shrink %s",
+           util_size(p->back_bytes[OP_MADVISE], a, sizeof a),
+           util_size(p->back_bytes[OP_MUNMAP], b, sizeof b),
+           util_size(p->back_bytes[OP_BRK], c, sizeof c),
+           util_size(p->back_bytes[OP_MREMAP], d, sizeof d));
+  svg_text(sb, LEFT, pn->top - 12, NULL, "label", title);
+  svg_rect(sb, LEFT, pn->top, PLOT_W, pn->h, "#fbfbfb", "#999999");
+  draw_time_axis(sb, pn);
+  if (p->n_back == 0) {
+    svg_text(sb, LEFT + PLOT_W / 2, pn->top + pn->h / 2 + 4, "middle", "gap",
+             "nothing was given back");
+    return;
+  }
+  uint64_t most = 1;
+  for (size_t i = 0; i < p->n_back; i++)
+    if (p->back[i].len > most)
+      most = p->back[i].len;
+  double col = -1;
+  int op = -1;
+  uint64_t sum = 0;
+  for (size_t i = 0; i <= p->n_back; i++) {
+    double x = i < p->n_back ? floor(px(pn, p->back[i].t) * 2) / 2 : -2;
+    int o = i < p->n_back ? p->back[i].op : -1;
+    if ((x != col || o != op) && sum) {
+      double hgt = pn->h * sqrt((double)(sum < most ? sum : most) / (double)most);
+      if (hgt < 2)
+        hgt = 2;
+      sb_printf(sb,
+                "<line class=\"giveback\" data-op=\"%s\" data-bytes=\"%llu\" x1=\"%.1f\" "
+                "y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"1.2\"/>\n",
+                giveback_name(op), (unsigned long long)sum, col, pn->top + pn->h, col,
+                pn->top + pn->h - hgt, giveback_colour(op));
+      sum = 0;
+    }
+    if (i == p->n_back)
+      break;
+    col = x;
+    op = o;
+    sum += p->back[i].len;
+  }
+}
+
+/* One process: its break and mapped panels and its give-back strip, from
+ * top; returns the height it took. */
+static double draw_process(struct strbuf *sb, const struct trace_proc *p, double top, double h) {
+  /* Time runs from the start of tidemalloc in the process (t_ns = 0). */
+  uint64_t origin = p->t0 < p->t1 / 4 + 1 ? 0 : p->t0;
+  char t1[200];
+  if (p->have_break)
+    util_fmt(t1, sizeof t1, "pid %ld: break height above the first break (0x%llx), from brk",
+             p->pid, (unsigned long long)p->first_break);
+  else
+    util_fmt(t1, sizeof t1, "pid %ld: break height (no brk calls)", p->pid);
+  struct panel a = {top, h, origin, p->t1, 0, 1};
+  draw_panel(sb, &a, t1, "#e76f51", p->brk_pts, p->n_brk, p->peak_height, "the break never moved");
+  char t2[200];
+  util_fmt(t2, sizeof t2, "pid %ld: bytes mapped by tidemalloc (mmap - munmap +/- mremap)", p->pid);
+  struct panel b = {top + h + 70, h, origin, p->t1, 0, 1};
+  draw_panel(sb, &b, t2, "#264653", p->map_pts, p->n_map, p->peak_mapped, "nothing was mapped");
+  struct panel c = {top + 2 * (h + 70), STRIP_H, origin, p->t1, 0, 1};
+  draw_givebacks(sb, &c, p);
+  return 2 * (h + 70) + STRIP_H + 70;
+}
+
+static int by_calls(const void *x, const void *y) {
+  const struct trace_proc *const *a = x, *const *b = y;
+  if ((*a)->n != (*b)->n)
+    return (*a)->n < (*b)->n ? 1 : -1;
+  return *a < *b ? -1 : *a > *b; /* then in the trace's order */
+}
+
+static int by_order(const void *x, const void *y) {
+  const struct trace_proc *const *a = x, *const *b = y;
+  return *a < *b ? -1 : *a > *b;
+}
+
+void report_svg(const struct trace_proc *procs, size_t nprocs, const char *trace_name,
                 struct strbuf *sb) {
-  double height = 60 + 40 + PANEL_H + 70 + PANEL_H + 80;
+  /* The largest few by OS calls, drawn in the trace's order. */
+  const struct trace_proc **rows = util_xmalloc((nprocs ? nprocs : 1) * sizeof *rows);
+  for (size_t i = 0; i < nprocs; i++)
+    rows[i] = &procs[i];
+  qsort(rows, nprocs, sizeof *rows, by_calls);
+  size_t nrows = nprocs < MAX_ROWS ? nprocs : MAX_ROWS;
+  qsort(rows, nrows, sizeof *rows, by_order);
+  uint64_t rest_calls = 0, rest_back = 0;
+  for (size_t i = nrows; i < nprocs; i++) {
+    rest_calls += rows[i]->n;
+    for (int op = 0; op < OP_COUNT; op++)
+      rest_back += rows[i]->back_bytes[op];
+  }
+  double h = nprocs > 1 ? PANEL_H_ROW : PANEL_H;
+  double row_h = 2 * (h + 70) + STRIP_H + 70 + 30;
+  double height = 60 + 40 + row_h * (double)nrows + (nrows < nprocs ? 30 : 0) + 20;
   char title[300];
   const char *base = strrchr(trace_name, '/');
   util_fmt(title, sizeof title, "tidemalloc trace %s: where memory came from over time",
            base ? base + 1 : trace_name);
   svg_begin(sb, (int)W, (int)height, title);
   svg_text(sb, LEFT, 26, NULL, "title", title);
+  uint64_t calls = 0;
+  for (size_t i = 0; i < nprocs; i++)
+    calls += procs[i].n;
   char sub[300];
-  util_fmt(sub, sizeof sub, "pid %ld, %s OS calls%s; red dots: failed calls", p->pid,
-           util_num(p->n), nprocs > 1 ? " (first process of the trace only)" : "");
+  util_fmt(sub, sizeof sub, "%zu process%s, %s OS calls; red dots: failed calls", nprocs,
+           nprocs == 1 ? "" : "es", util_num(calls));
   svg_text(sb, LEFT, 44, NULL, "note", sub);
-
-  /* Time runs from the start of tidemalloc in the process (t_ns = 0). */
-  uint64_t origin = p->t0 < p->t1 / 4 + 1 ? 0 : p->t0;
-  struct panel a = {100, origin, p->t1, 0, 1};
-  char t1[200];
-  if (p->have_break)
-    util_fmt(t1, sizeof t1, "break height above the first break (0x%llx), from brk",
-             (unsigned long long)p->first_break);
-  else
-    util_fmt(t1, sizeof t1, "break height (no brk calls)");
-  draw_panel(sb, &a, t1, "#e76f51", p->brk_pts, p->n_brk, p->peak_height, "the break never moved");
-
-  struct panel b = {100 + PANEL_H + 70, origin, p->t1, 0, 1};
-  draw_panel(sb, &b, "bytes mapped by tidemalloc (mmap - munmap +/- mremap)", "#264653", p->map_pts,
-             p->n_map, p->peak_mapped, "nothing was mapped");
+  double top = 100;
+  for (size_t i = 0; i < nrows; i++) {
+    sb_printf(sb, "<g class=\"process\" data-pid=\"%ld\">\n", rows[i]->pid);
+    top += draw_process(sb, rows[i], top, h) + 30;
+    sb_puts(sb, "</g>\n");
+  }
+  if (nrows < nprocs) {
+    char more[300], tmp[32];
+    util_fmt(more, sizeof more,
+             "and %zu more process%s, not drawn: %s OS calls, %s given back in all "
+             "(tide report --pid N --svg FILE draws one)",
+             nprocs - nrows, nprocs - nrows == 1 ? "" : "es", util_num(rest_calls),
+             util_size(rest_back, tmp, sizeof tmp));
+    svg_text(sb, LEFT, top, NULL, "note", more);
+  }
   svg_end(sb);
+  free(rows);
 }

@@ -144,6 +144,10 @@ extern tide_hidden size_t tide_os_page;        /* OS page size */
 extern tide_hidden _Atomic(int) tide_init_state; /* 0 no, 1 running, 2 done */
 tide_hidden void init_process(void);
 tide_hidden uint64_t init_clock_ns(void); /* monotonic, since process start */
+tide_hidden uint64_t init_clock_start_ns(void); /* CLOCK_MONOTONIC at t_ns = 0 */
+/* A copy of stderr made at start-up, for output that must outlive the
+ * program's own close(2) of fd 2 (the report at exit); 2 if none. */
+tide_hidden int init_stderr_fd(void);
 tide_hidden void init_publish_heap(uintptr_t start, uintptr_t brk, uintptr_t peak);
 
 /* The process's purge clock: the earliest time at which memory that no heap

@@ -288,6 +288,7 @@ tide_hidden void trace_os(tide_os_op op, uintptr_t addr, size_t len,
 tide_hidden void trace_fork_child(void);
 
 /* ---- Stats (stats.c) ------------------------------------------------------- */
+tide_hidden void stats_open(void);
 tide_hidden void stats_at_exit(void);
 /* A malloc slow event of bin (TIDE_BIN_LARGE + 1: a mapped block) in heap:
  * may raise the allocated peak. */
@@ -307,6 +308,9 @@ tide_hidden void fmt_hex(tide_buf *b, uint64_t v);
 tide_hidden void fmt_size(tide_buf *b, uint64_t bytes); /* "12.5 MiB" */
 tide_hidden void fmt_flush(tide_buf *b);
 tide_hidden void fmt_write_all(int fd, const char *p, size_t len);
+/* "No such file or directory (ENOENT)": strerror's text for the errors a
+ * path can give, from a table (strerror may allocate for its locale). */
+tide_hidden void fmt_errno(tide_buf *b, int err);
 
 /* ---- The public API's internal entry points (alloc.c, free.c) ------------- */
 tide_hidden void *alloc_generic(tide_heap *heap, size_t size, size_t alignment,

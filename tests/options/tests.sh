@@ -123,6 +123,68 @@ opt_parse_bad() {
 }
 t_test options/parse-bad-values-warn opt_parse_bad
 
+# A bad value's warning names what the option takes (the table's range), and
+# "stats=2" is no spelling of json (it was taken silently).
+opt_bad_value_range() {
+  opt_build
+  local spec opts want
+  while IFS='|' read -r opts want spec; do
+    opt_expect_warning "$opts" "${opts%%=*}" "$spec"
+    grep -qF "(allowed: $want)" "$OPT_ERR" || fail "TIDEMALLOC_OPTIONS='$opts': the warning does not say '(allowed: $want)': $(cat "$OPT_ERR")"
+  done <<'EOF2'
+mmap_threshold=64M|a size (bytes, or with K, M, G) from 0 to 32M|mmap_threshold=131072
+top_pad=2G|a size (bytes, or with K, M, G) from 0 to 1G|top_pad=131072
+trim_threshold=12Q|a size (bytes, or with K, M, G), 0 or more|trim_threshold=131072
+purge_delay_ms=-2|a number from -1 to 1000000|purge_delay_ms=50
+mmap_max=-1|a number from 0 to 2147483648|mmap_max=65536
+use_brk=maybe|0, 1, yes, no, on, off, true, false|use_brk=1
+stats=2|0, 1, text, json|stats=0
+stats=xml|0, 1, text, json|stats=0
+EOF2
+  # stats=2 warned and printed no statistics at exit
+  opt_with "TIDEMALLOC_OPTIONS=stats=2" -- exit 10
+  grep -q '^tidemalloc statistics\|^{' "$OPT_ERR" && fail "stats=2 still printed statistics at exit"
+  return 0
+}
+t_test options/bad-value-names-range opt_bad_value_range
+
+# Files that cannot be opened: one line naming the path and the reason.
+opt_unopenable_files() {
+  opt_build
+  local bad=/nonexistent/dir/x n
+  opt_with "TIDEMALLOC_OPTIONS=stats=1,stats_file=$bad" -- exit 10 || fail "stats_file=$bad: the program failed"
+  n=$(grep -c "cannot open stats_file '$bad': No such file or directory" "$OPT_ERR")
+  [ "$n" -eq 1 ] || fail "stats_file=$bad: $n warnings naming the path and the reason, want exactly one: $(head -c 300 "$OPT_ERR")"
+  [ "$(grep -c 'warning' "$OPT_ERR")" -eq 1 ] || fail "stats_file=$bad: more than one warning: $(grep warning "$OPT_ERR")"
+  grep -q '^tidemalloc statistics' "$OPT_ERR" || fail "stats_file=$bad: no statistics on stderr instead"
+  opt_with "TIDEMALLOC_OPTIONS=trace=$bad" -- exit 10 || fail "trace=$bad: the program failed"
+  [ "$(wc -l <"$OPT_ERR")" -eq 1 ] || fail "trace=$bad: want one line on stderr: $(head -c 300 "$OPT_ERR")"
+  grep -q "cannot open the trace file '$bad': No such file or directory (ENOENT); tracing is off" "$OPT_ERR" ||
+    fail "trace=$bad: the warning does not name the path and the reason: $(cat "$OPT_ERR")"
+}
+t_test options/unopenable-files-named-once opt_unopenable_files
+
+# coreutils close stderr in an atexit handler (close_stdout); the report at
+# exit still reaches it, through the copy made at start-up.
+opt_stats_closed_stderr() {
+  need_tide
+  local err=$T_BUILD/options/ls.err
+  mkdir -p "$T_BUILD/options"
+  t_run 30 env TIDEMALLOC_OPTIONS=stats=1 LD_PRELOAD="$T_LIB" ls / >/dev/null 2>"$err" || fail "ls / failed under tidemalloc"
+  grep -Eq '^tidemalloc statistics \(pid [0-9]+\)$' "$err" || fail "stats=1 ls /: no statistics on stderr: $(head -c 200 "$err")"
+  grep -Eq '^malloc_calls +[1-9]' "$err" || fail "stats=1 ls /: no malloc_calls line"
+  t_run 30 env TIDEMALLOC_OPTIONS=stats=1 LD_PRELOAD="$T_LIB" sort /etc/passwd >/dev/null 2>"$err" || fail "sort failed under tidemalloc"
+  grep -q '^tidemalloc statistics' "$err" || fail "stats=1 sort: no statistics on stderr"
+  # the kept copy does not outlive exec: a program run by a preloaded shell
+  # sees no descriptor of ours (close-on-exec)
+  local fds base
+  base=$(t_run 30 sh -c 'exec ls /proc/self/fd' 2>/dev/null | tr '\n' ' ')
+  fds=$(t_run 30 env TIDEMALLOC_OPTIONS=stats=1 LD_PRELOAD="$T_LIB" sh -c 'exec env -u LD_PRELOAD ls /proc/self/fd' 2>/dev/null | tr '\n' ' ')
+  [ "$fds" = "$base" ] || fail "a descriptor of tidemalloc's outlived exec: '$fds', without tidemalloc '$base'"
+  return 0
+}
+t_test options/stats-survive-closed-stderr opt_stats_closed_stderr
+
 opt_verbose() {
   opt_build
   opt_with "TIDEMALLOC_OPTIONS=verbose=1,mmap_threshold=1M" -- get verbose mmap_threshold ||

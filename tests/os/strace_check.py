@@ -186,7 +186,7 @@ def mode_mremap(events):
 HEX = r"0x[0-9a-f]+"
 REQS = {"malloc", "calloc", "realloc", "aligned_alloc", "posix_memalign", "memalign", "valloc", "pvalloc",
         "free", "malloc_trim", "thread_exit", "init", "purge", "internal"}
-HEADER = re.compile(r"^# tidemalloc-trace 1 pid=(\d+)$")
+HEADER = re.compile(r"^# tidemalloc-trace 2 pid=(\d+) start=\d+$")
 
 
 def parse_trace(path, pid):
@@ -205,9 +205,11 @@ def parse_trace(path, pid):
         if not headers:
             raise Fail("trace line %d comes before the header" % no)
         f = line.split(" ")
-        if len(f) != 10:
-            raise Fail("trace line %d has %d fields, want 10: %r" % (no, len(f), line))
-        t, tid, op, addr, ln, ret, err, aux, req, rsz = f
+        if len(f) != 11:
+            raise Fail("trace line %d has %d fields, want 11: %r" % (no, len(f), line))
+        t, lpid, tid, op, addr, ln, ret, err, aux, req, rsz = f
+        if lpid != str(pid):
+            raise Fail("trace line %d: pid %s, the process was %d: %r" % (no, lpid, pid, line))
         ok = (re.fullmatch(r"\d+", t) and re.fullmatch(r"\d+", tid) and op in OPS
               and re.fullmatch(HEX, addr) and re.fullmatch(r"\d+", ln) and re.fullmatch(HEX, ret)
               and re.fullmatch(r"\d+", err) and req in REQS and re.fullmatch(r"\d+", rsz))

@@ -82,11 +82,11 @@ os_trace() {
     >/dev/null 2>"$T_BUILD/os/trace-stderr.txt"
   rc=$?
   [ $rc -eq 0 ] || fail "os large with trace=stderr failed ($(t_status_str $rc))"
-  grep -Eq '^# tidemalloc-trace 1 pid=[0-9]+$' "$T_BUILD/os/trace-stderr.txt" ||
+  grep -Eq '^# tidemalloc-trace 2 pid=[0-9]+ start=[0-9]+$' "$T_BUILD/os/trace-stderr.txt" ||
     fail "trace=stderr: no header line on stderr"
-  grep -Eq '^[0-9]+ [0-9]+ mmap 0x[0-9a-f]+ [0-9]+ 0x[0-9a-f]+ 0 - malloc 1048576$' "$T_BUILD/os/trace-stderr.txt" ||
+  grep -Eq '^[0-9]+ [0-9]+ [0-9]+ mmap 0x[0-9a-f]+ [0-9]+ 0x[0-9a-f]+ 0 - malloc 1048576$' "$T_BUILD/os/trace-stderr.txt" ||
     fail "trace=stderr: no mmap line for malloc(1048576)"
-  grep -Eq '^[0-9]+ [0-9]+ munmap 0x[0-9a-f]+ [0-9]+ 0x0 0 - free 0$' "$T_BUILD/os/trace-stderr.txt" ||
+  grep -Eq '^[0-9]+ [0-9]+ [0-9]+ munmap 0x[0-9a-f]+ [0-9]+ 0x0 0 - free 0$' "$T_BUILD/os/trace-stderr.txt" ||
     fail "trace=stderr: no munmap line for the free"
 }
 t_test os/trace-matches-strace os_trace

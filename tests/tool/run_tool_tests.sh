@@ -178,17 +178,96 @@ else
 fi
 
 t=tool/report-svg
-if "$py" -c 'import sys, xml.etree.ElementTree as E; r = E.parse(sys.argv[1]).getroot(); assert r.tag.endswith("svg"); assert len(list(r.iter("{http://www.w3.org/2000/svg}path"))) == 2' "$tmp/hand.svg" 2>"$tmp/err"; then
+# hand.trace has two processes: a row each, with its two step lines, and the
+# give-back strip of pid 4242 with its munmap, madvise and brk shrink ticks.
+cat >"$tmp/check_svg.py" <<'EOF'
+import sys, xml.etree.ElementTree as E
+ns = "{http://www.w3.org/2000/svg}"
+r = E.parse(sys.argv[1]).getroot()
+assert r.tag.endswith("svg"), r.tag
+rows = [g for g in r.iter(ns + "g") if g.get("class") == "process"]
+pids = [g.get("data-pid") for g in rows]
+assert pids == sys.argv[2].split(","), "process rows %s, want %s" % (pids, sys.argv[2])
+for g in rows:
+    n = len(list(g.iter(ns + "path")))
+    assert n in (1, 2), "pid %s: %d step lines" % (g.get("data-pid"), n)
+first = rows[0]
+ops = sorted({l.get("data-op") for l in first.iter(ns + "line") if l.get("class") == "giveback"})
+want = sys.argv[3].split(",") if len(sys.argv) > 3 else []
+assert ops == want, "pid %s give-back ticks %s, want %s" % (first.get("data-pid"), ops, want)
+EOF
+if why=$("$py" "$tmp/check_svg.py" "$tmp/hand.svg" 4242,5000 "brk shrink,madvise,munmap" 2>&1); then
   pass $t
 else
-  fail $t "timeline SVG not well-formed or without its two lines: $(tail -1 "$tmp/err")"
+  fail $t "timeline SVG: $(tail -1 <<<"$why")"
 fi
 
+# Not a trace, cut short, or empty: status 1 and one line naming the file
+# and the first bad line; no summary.
 t=tool/report-bad-input
-printf '# tidemalloc-trace 1 pid=7\nnot a trace line\n' | "$tide" report - >"$tmp/out" 2>"$tmp/err"; rc=$?
-"$tide" report "$tmp/does-not-exist" >/dev/null 2>"$tmp/err2"; rc2=$?
-if [ $rc = 0 ] && grep -q 'malformed' "$tmp/err" && grep -q 'no OS calls' "$tmp/out" && [ $rc2 = 1 ]; then pass $t
-else fail $t "statuses $rc $rc2"; fi
+ok=1
+printf '# tidemalloc-trace 2 pid=7 start=5\n1 7 7 brk 0x1000 4096 0x2000 0 grow init 0\nnot a trace line\n' >"$tmp/bad.trace"
+head -c 60 "$tmp/hand.trace" >"$tmp/cut.trace"
+: >"$tmp/empty.trace"
+while IFS='|' read -r file want; do
+  "$tide" report "$file" >"$tmp/out" 2>"$tmp/err"; rc=$?
+  if [ $rc != 1 ] || [ "$(wc -l <"$tmp/err")" != 1 ] || ! grep -qF "tide: report: $want" "$tmp/err" || [ -s "$tmp/out" ]; then
+    fail $t "tide report $file: status $rc, stderr '$(head -c 300 "$tmp/err")', want status 1 and one line 'tide: report: $want...' and no summary"
+    ok=0
+    break
+  fi
+done <<EOF
+/etc/passwd|/etc/passwd:1: not a tidemalloc trace
+$tmp/bad.trace|$tmp/bad.trace:3: not the eleven fields
+$tmp/cut.trace|$tmp/cut.trace:2: truncated
+$tmp/empty.trace|$tmp/empty.trace: empty file
+EOF
+if [ $ok = 1 ]; then
+  printf '# tidemalloc-trace 1 pid=7\nnot a trace line\n' | "$tide" report - >/dev/null 2>"$tmp/err"; rc=$?
+  "$tide" report "$tmp/does-not-exist" >/dev/null 2>"$tmp/err2"; rc2=$?
+  "$tide" report "$tmp/hand.trace" --pid 77 >/dev/null 2>"$tmp/err3"; rc3=$?
+  if [ $rc = 1 ] && grep -q '^tide: report: (stdin):2: ' "$tmp/err" && [ $rc2 = 1 ] && [ $rc3 = 1 ] &&
+     grep -q "no process 77 in this trace (its pids: 4242, 5000)" "$tmp/err3"; then
+    pass $t
+  else
+    fail $t "stdin: status $rc, $(cat "$tmp/err"); missing file: status $rc2; --pid 77: status $rc3, $(cat "$tmp/err3")"
+  fi
+fi
+
+# --pid: the full summary of that process, the others one line each
+t=tool/report-pid
+"$tide" report "$tmp/hand.trace" --pid 5000 >"$tmp/out" 2>"$tmp/err"; rc=$?
+if [ $rc = 0 ] && grep -q '^2 processes in this trace$' "$tmp/out" && grep -q '^pid 5000: 1 OS calls' "$tmp/out" &&
+   grep -Eq '^  brk grow +1 +0 +4.0 KiB$' "$tmp/out" && grep -q '^1 other process in this trace:' "$tmp/out" &&
+   grep -Eq '^  pid 4242 +8 OS calls' "$tmp/out"; then
+  pass $t
+else
+  fail $t "status $rc; $(head -c 400 "$tmp/out" "$tmp/err")"
+fi
+
+# Version 2 lines name their pid: a line of pid 5000 whose tid is above 6000
+# stays with 5000, and the headers of a forked-then-exec'd child (same pid,
+# a later start) make one process whose mapped bytes start again at exec.
+t=tool/report-v2-pids
+cat >"$tmp/v2.trace" <<'EOF'
+# tidemalloc-trace 2 pid=5000 start=1000000
+10 5000 5000 mmap 0x0 1048576 0x7f0000000000 0 - malloc 1000000
+# tidemalloc-trace 2 pid=6000 start=1000000
+20 6000 6000 mmap 0x0 2097152 0x7f0000200000 0 - malloc 2000000
+30 5000 7001 munmap 0x7f0000000000 1048576 0x0 0 - free 0
+# tidemalloc-trace 2 pid=6000 start=3000000
+40 6000 6000 mmap 0x0 4194304 0x7f0000400000 0 - malloc 4000000
+EOF
+"$tide" report "$tmp/v2.trace" --pid 6000 >"$tmp/out" 2>"$tmp/err"; rc=$?
+"$tide" report "$tmp/v2.trace" >"$tmp/out2" 2>>"$tmp/err"; rc2=$?
+if [ $rc = 0 ] && [ $rc2 = 0 ] && grep -q '^2 processes in this trace$' "$tmp/out" &&
+   grep -q '^pid 6000: 2 OS calls over 2.0 ms' "$tmp/out" &&
+   grep -q 'mapped  *peak 4.0 MiB, 4.0 MiB at the end' "$tmp/out" &&
+   grep -Eq '^  munmap +1 +0 +1.0 MiB$' "$tmp/out2" && ! grep -q 'pid 7001' "$tmp/out2"; then
+  pass $t
+else
+  fail $t "statuses $rc $rc2; $(head -c 500 "$tmp/out" "$tmp/out2" "$tmp/err")"
+fi
 
 # ---- tide map --------------------------------------------------------------------
 t=tool/map-matches-maps

@@ -100,5 +100,28 @@ int main(void) {
     for (int i = 0; i < 50; i++) w += (size_t)snprintf(want + w, sizeof want - w, "%d,", i);
     CHECK(strcmp(got, want) == 0, "through a pipe: \"%s\", want \"%s\"", got, want);
   }
+  /* fmt_errno: the C library's own text (in the C locale the tests run in)
+   * and the name, for every error of its table; a number for the rest. */
+  {
+    static const struct {
+      int err;
+      const char *name;
+    } errs[] = {{ENOENT, "ENOENT"}, {EACCES, "EACCES"}, {ENOTDIR, "ENOTDIR"}, {EISDIR, "EISDIR"},
+                {EROFS, "EROFS"},   {ENOSPC, "ENOSPC"}, {ELOOP, "ELOOP"},     {EMFILE, "EMFILE"},
+                {ENAMETOOLONG, "ENAMETOOLONG"},         {EPERM, "EPERM"},     {EBADF, "EBADF"}};
+    for (size_t i = 0; i < sizeof errs / sizeof errs[0]; i++) {
+      char buf[128], want[128];
+      tide_buf b = {buf, 0, sizeof buf - 1, -1, NULL};
+      fmt_errno(&b, errs[i].err);
+      buf[b.len] = 0;
+      snprintf(want, sizeof want, "%s (%s)", strerror(errs[i].err), errs[i].name);
+      CHECK(strcmp(buf, want) == 0, "fmt_errno(%d) = \"%s\", want \"%s\"", errs[i].err, buf, want);
+    }
+    char buf[64];
+    tide_buf b = {buf, 0, sizeof buf - 1, -1, NULL};
+    fmt_errno(&b, 4095);
+    buf[b.len] = 0;
+    CHECK(strcmp(buf, "errno 4095") == 0, "fmt_errno(4095) = \"%s\"", buf);
+  }
   return t_finish("fmt");
 }
