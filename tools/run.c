@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -265,9 +266,12 @@ int cmd_run(int argc, char **argv) {
     exec_errno = 0;
 
   int status;
-  while (waitpid(pid, &status, 0) < 0) {
+  struct rusage ru = {0};
+  /* wait4: the kernel's peak resident set of the command, ru_maxrss, for the
+   * summary beside what the library counts itself. */
+  while (wait4(pid, &status, 0, &ru) < 0) {
     if (errno != EINTR)
-      util_die("waitpid: %s", strerror(errno));
+      util_die("wait4: %s", strerror(errno));
   }
   sigaction(SIGINT, &old_int, NULL);
   sigaction(SIGQUIT, &old_quit, NULL);
@@ -319,7 +323,7 @@ int cmd_run(int argc, char **argv) {
     else
       util_fmt(status_text, sizeof status_text, "killed by signal %d (%s)", WTERMSIG(status),
                strsignal(WTERMSIG(status)));
-    summary_print(out, objs, n, (long)pid, what.buf, status_text);
+    summary_print(out, objs, n, (long)pid, what.buf, status_text, (long)ru.ru_maxrss);
   }
   if (trace_abs && !json)
     fprintf(out, "tide: trace written to %s (see: tide report %s)\n", trace, trace);

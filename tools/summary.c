@@ -59,7 +59,7 @@ static void print_classes(FILE *out, const struct json *o) {
   free(rows);
 }
 
-static void print_one(FILE *out, const struct json *o) {
+static void print_one(FILE *out, const struct json *o, long maxrss_kib) {
   uint64_t hs = U(o, "heap_start"), hb = U(o, "heap_break"), hp = U(o, "heap_peak_break");
   if (hs) {
     fprintf(out, "brk heap         peak %s, at exit %s  (start 0x%llx, break 0x%llx)\n",
@@ -93,9 +93,11 @@ static void print_one(FILE *out, const struct json *o) {
           util_sz(U(o, "requested_bytes")));
   fprintf(out, "                 peak allocated %s, allocated at exit %s\n",
           util_sz(U(o, "allocated_peak")), util_sz(U(o, "allocated_bytes")));
-  fprintf(out, "memory           committed at exit %s (peak %s), resident %s\n",
+  fprintf(out, "memory           committed at exit %s (peak %s), resident at exit %s\n",
           util_sz(U(o, "committed_bytes")), util_sz(U(o, "committed_peak")),
           util_sz(U(o, "resident_bytes")));
+  fprintf(out, "                 peak RSS of the process %s (ru_maxrss %ld KiB: the kernel's, all of "
+               "the process, not only its heap)\n", util_sz((uint64_t)maxrss_kib * 1024), maxrss_kib);
   fprintf(out, "threads          %s created, %s alive at exit\n", util_num(U(o, "threads_created")),
           util_num(U(o, "threads_alive")));
   fprintf(out, "segments         %s live (%s in the brk heap)\n", util_num(U(o, "segments")),
@@ -104,7 +106,7 @@ static void print_one(FILE *out, const struct json *o) {
 }
 
 void summary_print(FILE *out, struct json **objs, size_t n, long child_pid, const char *what,
-                   const char *status) {
+                   const char *status, long maxrss_kib) {
   size_t main_i = n;
   for (size_t i = 0; i < n; i++)
     if ((long)U(objs[i], "pid") == child_pid) {
@@ -121,7 +123,7 @@ void summary_print(FILE *out, struct json **objs, size_t n, long child_pid, cons
           ver ? ver : "?",
           found ? ""
                 : " (the command's own process wrote no statistics; this is the first that did)");
-  print_one(out, o);
+  print_one(out, o, maxrss_kib);
 
   if (n > 1) {
     uint64_t mc = 0, fc = 0, brk = 0, mm = 0, mmc = 0, ret = 0, peak = 0;

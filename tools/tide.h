@@ -114,7 +114,9 @@ void map_usage(FILE *f);
 void report_usage(FILE *f);
 
 /* summary.c: print the human summary of a stats file's objects. */
+/* maxrss_kib: the command's ru_maxrss from wait4 (the largest of it and of
+ * the children it waited for), printed beside the library's figures. */
 void summary_print(FILE *out, struct json **objs, size_t n, long child_pid, const char *what,
-                   const char *status);
+                   const char *status, long maxrss_kib);
 
 #endif /* TIDE_TOOL_H */

@@ -368,4 +368,37 @@ if "$tide" map "$ppid" --svg "$tmp/py.svg" >"$tmp/py.txt" 2>"$tmp/err" &&
 else
   fail $t "${why:-no tidemalloc marks: $(grep -m3 tidemalloc "$tmp/py.txt" "$tmp/err")}"
 fi
+# ---- tide run: the process's peak RSS is the kernel's ru_maxrss --------------
+t=tool/run-peak-rss
+cat >"$tmp/rss.c" <<'EOF_C'
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+int main(void) {
+  volatile char *p = malloc(30 << 20); /* volatile: the writes stay */
+  if (!p) return 1;
+  for (size_t i = 0; i < (30 << 20); i += 4096) p[i] = 1;
+  free((void *)p);
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  printf("maxrss=%ld\n", ru.ru_maxrss);
+  return 0;
+}
+EOF_C
+if ! cc -O1 "$tmp/rss.c" -o "$tmp/rss" 2>"$tmp/cc.err"; then
+  fail $t "cannot build the test program: $(head -c 200 "$tmp/cc.err")"
+elif "$tide" run -- "$tmp/rss" >"$tmp/rss.out" 2>"$tmp/rss.err"; then
+  self=$(sed -n 's/^maxrss=//p' "$tmp/rss.out")
+  shown=$(sed -n 's/.*ru_maxrss \([0-9]*\) KiB.*/\1/p' "$tmp/rss.err")
+  # the report at exit runs after the program's last look: a few pages more
+  if [ -n "$self" ] && [ -n "$shown" ] && [ "$self" -ge 30000 ] && [ "$shown" -ge "$self" ] &&
+     [ "$shown" -le $((self + 512)) ]; then
+    pass $t
+  else
+    fail $t "tide run shows ru_maxrss '${shown}' KiB; the program saw '${self}' KiB itself"
+  fi
+else
+  fail $t "tide run failed: $(head -c 200 "$tmp/rss.err")"
+fi
+
 exit $failed
