@@ -282,8 +282,9 @@ size_t alloc_usable_size(const void *p, const char *func) {
  * A block of a class or a large page serves every size its class would
  * have been chosen for, and, as realloc keeps a block for any size from
  * half its usable bytes up (tide_realloc), every size in that range too; a
- * big block the sizes that need the same pages as the size its record
- * keeps.  Aborts with one line if not. */
+ * big block the sizes that need at least the pages the size its record
+ * keeps needed.  Never more than malloc_usable_size (a program may have
+ * asked for that much and used it all).  Aborts with one line if not. */
 void alloc_check_sized(const void *p, size_t size, size_t alignment, const char *func) {
   tide_segment *seg;
   tide_big *big;
@@ -291,9 +292,8 @@ void alloc_check_sized(const void *p, size_t size, size_t alignment, const char 
   size_t usable = block_usable(big, page, p);
   if (size > usable) tide_fatal(func, "size larger than the block at", p);
   if (big != NULL) {
-    int fit = huge_sized_fit(big, size);
-    if (fit > 0) tide_fatal(func, "size larger than the block at", p);
-    if (fit < 0) tide_fatal(func, "size smaller than the block at", p);
+    /* up to all of the block's usable bytes, as for a block of a class */
+    if (huge_sized_fit(big, size) < 0) tide_fatal(func, "size smaller than the block at", p);
     if (alignment != 0 && !huge_aligned_as(big, alignment))
       tide_fatal(func, "alignment does not match the block at", p);
     return;

@@ -66,6 +66,21 @@ tide_big *huge_find(const void *seg) {
   return b;
 }
 
+/* A record made anew for a block at seg (not yet live): the acquire load
+ * pairs with the store that ended the slot's last use (huge_unmap). */
+static void big_fill(tide_big *b, uintptr_t seg, size_t size, size_t offset, size_t asked,
+                     size_t align, uint8_t in_brk, uint8_t dirty) {
+  (void)atomic_load_explicit(&b->state, memory_order_acquire);
+  b->seg = seg;
+  b->size = size;
+  b->offset = offset;
+  b->guard = 0;
+  b->asked = asked;
+  b->align = align;
+  b->in_brk = in_brk;
+  b->dirty = dirty;
+}
+
 /* The block's address, from the record. */
 void *huge_block(const tide_big *b) { return (uint8_t *)b->seg + b->offset; }
 
@@ -222,8 +237,7 @@ void *huge_alloc(size_t size, size_t alignment) {
     errno = ENOMEM;
     return NULL;
   }
-  *b = (tide_big){.seg = (uintptr_t)seg, .size = map_size, .offset = offset,
-                  .asked = asked, .align = alignment};
+  big_fill(b, (uintptr_t)seg, map_size, offset, asked, alignment, 0, 0);
   os_name(seg, map_size, "tidemalloc huge block");
   if (guard != 0 && os_protect((uint8_t *)seg + map_size - guard, guard)) b->guard = guard;
   /* Secure mode: the page below the block is a guard too, so an underflow
@@ -271,8 +285,7 @@ void *huge_alloc_span(size_t size) {
    * pages: left as it is, the next span to take this unit reuses them
    * without a fault (giving them back here cost malloc-large three times
    * the faults for a tenth less peak RSS). */
-  *b = (tide_big){.seg = at, .size = span_size, .offset = offset, .asked = size,
-                  .in_brk = 1, .dirty = dirty};
+  big_fill(b, at, span_size, offset, size, 0, 1, dirty);
   tide_segment *seg = (tide_segment *)at;
   seg->guards = 0;
   seg->in_full_list = 0;
@@ -338,8 +351,8 @@ void huge_free(tide_big *b, void *p, const char *func) {
 }
 
 /* free_sized's check: 0 if size needs the pages the size last asked for
- * needed (the mapping's extent is page-rounded, and a cached one may be a
- * quarter bigger than that: the record knows), -1 if fewer, 1 if more. */
+ * needed (the mapping's extent is page-rounded), -1 if fewer, 1 if more (a
+ * cached mapping may be a quarter bigger than the size asked for needs). */
 int huge_sized_fit(const tide_big *b, size_t size) {
   size_t want = tide_align_up(b->offset + (b->asked ? b->asked : 1), tide_os_page);
   size_t have = tide_align_up(b->offset + (size ? size : 1), tide_os_page);
@@ -406,24 +419,27 @@ void *huge_realloc(tide_big *b, void *p, size_t size) {
     return NULL;
   }
   tide_big *moved_to = big_slot((uintptr_t)dest, true);
+  size_t asked_align = b->align;
+  uint8_t dirty = b->dirty;
+  /* The old range is forgotten before the move: once the kernel has it
+   * back, another thread's mapping may start there, with a record and map
+   * bits of its own that must not be cleared after they are made. */
+  segment_map_range((uintptr_t)seg, old_size, false);
+  b->state = TIDE_BIG_NONE;
   void *moved = moved_to == NULL ? NULL
                                  : os_mremap(seg, old_size, new_size,
                                              MREMAP_MAYMOVE | MREMAP_FIXED, dest);
   if (moved == NULL) {
+    b->state = TIDE_BIG_LIVE; /* still ours: nobody else can map there */
+    segment_map_range((uintptr_t)seg, old_size, true);
     os_munmap(dest, new_size);
     errno = ENOMEM;
     return NULL;
   }
-  /* The reservation's pages were replaced, not given back: undo its count.
-   * The old address is gone now: only its range is forgotten. */
+  /* The reservation's pages were replaced, not given back: undo its count. */
   atomic_fetch_sub(&tide_os_stats.mapped, new_size);
-  segment_map_range((uintptr_t)seg, old_size, false);
-  tide_big rec = *b;
-  b->state = TIDE_BIG_NONE;
-  rec.seg = (uintptr_t)dest;
-  rec.size = new_size;
-  rec.asked = size;
-  *moved_to = rec;
+  big_fill(moved_to, (uintptr_t)dest, new_size, offset, size, asked_align, 0, dirty);
+  moved_to->state = TIDE_BIG_LIVE;
   huge_init((tide_segment *)dest, moved_to);
   segment_map_range((uintptr_t)dest, new_size, true);
   os_name(dest, new_size, "tidemalloc huge block");

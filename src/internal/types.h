@@ -253,7 +253,10 @@ typedef struct tide_big {
   size_t guard;   /* secure: PROT_NONE bytes at the end of the mapping */
   size_t asked;   /* the size last asked for (malloc, or realloc in place) */
   size_t align;   /* the alignment asked for (0: malloc's) */
-  uint8_t state;  /* TIDE_BIG_* */
+  /* TIDE_BIG_*; atomic: the store of NONE, after the last read of the
+   * record, orders those reads before whatever the next block at the same
+   * address (mapped by another thread once the kernel reuses it) writes. */
+  _Atomic(uint8_t) state;
   uint8_t in_brk; /* a span of brk units, not a mapping */
   uint8_t dirty;  /* a reused mapping or span, not known to be zero */
 } tide_big;

@@ -4,8 +4,9 @@
  * issue 13, item 2).  The checks that catch a wrong size (tests/wrong's
  * free-sized-* cases) must not catch a right one: every size from 0 to
  * 2 KiB and a spread above, up to mapped blocks; calloc; aligned_alloc with
- * alignments up to 1 MiB; a block realloc kept in place (smaller, down to
- * half of it), small and mapped, freed with the size realloc was given.  A
+ * alignments up to 1 MiB; malloc_usable_size's size; a block realloc kept
+ * in place (smaller, down to half of it), small and mapped, freed with the
+ * size realloc was given.  A
  * false report kills the program (SIGABRT); after each free the heap must
  * still serve. */
 #include "common.h"
@@ -24,6 +25,9 @@ int main(void) {
     REQUIRE(p != NULL, "malloc(%zu)", s);
     if (s) p[s - 1] = 1;
     fs(p, s);
+    p = malloc(s); /* all of the block's usable bytes, as jemalloc's sdallocx */
+    REQUIRE(p != NULL, "malloc(%zu)", s);
+    fs(p, malloc_usable_size(p));
     p = calloc(1, s);
     REQUIRE(p != NULL, "calloc(1, %zu)", s);
     fs(p, s);
