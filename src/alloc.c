@@ -281,7 +281,9 @@ size_t alloc_usable_size(const void *p, const char *func) {
  * for with size (and alignment; 0 from free_sized, which cannot know it)?
  * A block of a class or a large page serves every size its class would
  * have been chosen for, and, as realloc keeps a block for any size from
- * half its usable bytes up (tide_realloc), every size in that range too; a
+ * half its usable bytes up (tide_realloc), every size in that range too
+ * (free_aligned_sized: only the sizes aligned_alloc would have served from
+ * the class with that alignment); a
  * big block the sizes that need at least the pages the size its record
  * keeps needed.  Never more than malloc_usable_size (a program may have
  * asked for that much and used it all).  Aborts with one line if not. */
@@ -298,18 +300,19 @@ void alloc_check_sized(const void *p, size_t size, size_t alignment, const char 
       tide_fatal(func, "alignment does not match the block at", p);
     return;
   }
-  if (size >= usable / 2) return; /* realloc keeps such a block */
   unsigned bin = page->bin;
-  if (bin == TIDE_BIN_LARGE) tide_fatal(func, "size smaller than the block at", p);
-  size_t canary = tide_opt.secure ? TIDE_CANARY_SIZE : 0;
-  if (sizeclass_bin(size + canary) == bin) {
-    /* malloc would have chosen this class; an aligned request may have
-     * needed a bigger one, never a smaller one */
-    if (alignment > TIDE_ALIGN && sizeclass_bin_aligned(size + canary, alignment) != bin)
-      tide_fatal(func, "alignment does not match the block at", p);
-    return;
+  size_t canary = tide_opt.secure && bin != TIDE_BIN_LARGE ? TIDE_CANARY_SIZE : 0;
+  if (alignment > TIDE_ALIGN && bin != TIDE_BIN_LARGE) {
+    /* aligned_alloc's class, exactly (a block realloc returned is freed
+     * with free_sized): a bigger one wants another alignment, a smaller
+     * one a bigger size */
+    unsigned served = sizeclass_bin_aligned(size + canary, alignment);
+    if (served == bin) return;
+    if (served == 0 || served > bin) tide_fatal(func, "alignment does not match the block at", p);
+    tide_fatal(func, "size smaller than the block at", p);
   }
-  if (alignment <= TIDE_ALIGN || sizeclass_bin_aligned(size + canary, alignment) != bin)
+  if (size >= usable / 2) return; /* realloc keeps such a block */
+  if (bin == TIDE_BIN_LARGE || sizeclass_bin(size + canary) != bin)
     tide_fatal(func, "size smaller than the block at", p);
 }
 

@@ -231,6 +231,17 @@ int main(int argc, char **argv) {
     char *p = aligned_alloc(4096, MIB);
     say(p);
     fas(launder(p), 64, MIB);
+  } else if (!strcmp(m, "free-aligned-sized-class")) {
+    /* a block of malloc(40) (class 48) that happens to lie on 32 bytes:
+     * aligned_alloc(32, 40) would have been served from class 64 */
+    void (*fas)(void *, size_t, size_t) =
+        (void (*)(void *, size_t, size_t))dlsym(RTLD_DEFAULT, "free_aligned_sized");
+    if (fas == NULL) return 2;
+    char *p = NULL;
+    for (int i = 0; i < 64 && (p == NULL || (uintptr_t)p % 32 != 0); i++) p = malloc(40);
+    if ((uintptr_t)p % 32 != 0) return 2;
+    say(p);
+    fas(launder(p), 32, 40);
   } else if (!strcmp(m, "free-aligned-sized-small")) {
     void (*fas)(void *, size_t, size_t) =
         (void (*)(void *, size_t, size_t))dlsym(RTLD_DEFAULT, "free_aligned_sized");

@@ -106,3 +106,5 @@ wrong_aligned_small() { wrong_modes free-aligned-sized-small 'free_aligned_sized
 t_test wrong/free-aligned-sized-too-small wrong_aligned_small
 wrong_aligned_align() { wrong_modes free-aligned-sized-align 'free_aligned_sized\(\): alignment does not match the block at PTR'; }
 t_test wrong/free-aligned-sized-other-alignment wrong_aligned_align
+wrong_aligned_class() { wrong_modes free-aligned-sized-class 'free_aligned_sized\(\): alignment does not match the block at PTR'; }
+t_test wrong/free-aligned-sized-class-not-aligned-so wrong_aligned_class
