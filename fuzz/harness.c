@@ -678,6 +678,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       check_align(q, 0, "realloc_same");
       l->p = q;
       l->align = 0;
+      /* The block's size is now the one realloc was given (free_sized
+       * checks it from below): its pattern covers that much. */
+      if (want != l->size) block_fill(slot, q, want, 0);
       break;
     }
     case OP_FREE_NULL:

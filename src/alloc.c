@@ -21,18 +21,19 @@ static void alloc_count_any(tide_heap *heap, size_t requested, void *p) {
   /* segment_find: a block aligned to 4 MiB or more lies beyond its first
    * unit, so masking would not find its header. */
   tide_segment *seg = segment_find(p);
-  if (seg->kind == TIDE_SEG_HUGE && seg->in_brk) {
+  const tide_big *big = huge_find(seg);
+  if (big != NULL && big->in_brk) {
     /* A span of the brk heap: a heap block, as in glibc. */
     heap->stats.requested_bytes += requested;
     heap->stats.bin_malloc[TIDE_BIN_LARGE]++;
-    heap->stats.large_bytes_malloc += huge_usable(seg, p);
+    heap->stats.large_bytes_malloc += huge_usable(big, p);
     stats_note_alloc(heap, TIDE_BIN_LARGE);
     return;
   }
-  if (seg->kind == TIDE_SEG_HUGE) {
+  if (big != NULL) {
     heap->stats.requested_bytes += requested;
     heap->stats.huge_malloc++;
-    heap->stats.huge_bytes_malloc += huge_usable(seg, p);
+    heap->stats.huge_bytes_malloc += huge_usable(big, p);
     stats_note_alloc(heap, TIDE_BIN_LARGE + 1);
     return;
   }
@@ -173,7 +174,8 @@ void *tide_calloc(size_t count, size_t size) {
   if (p == NULL) return NULL;
   /* A fresh mapping is zero already; anything else may hold old data. */
   tide_segment *seg = total < TIDE_BIN_MAX ? NULL : segment_find(p);
-  if (seg == NULL || seg->kind != TIDE_SEG_HUGE || (seg->pages[0].flags & TIDE_PAGE_DIRTY))
+  const tide_big *big = seg != NULL ? huge_find(seg) : NULL;
+  if (big == NULL || big->dirty)
     memset(p, 0, total);
   return p;
 }
@@ -243,37 +245,79 @@ void *tide_pvalloc(size_t size) {
   return alloc_aligned(tide_os_page, rounded, TIDE_REQ_PVALLOC);
 }
 
-/* Bytes usable at p (all writable).  Aborts on a pointer that is not the
- * start of a live block of ours. */
-/* The segment and page of p, which must be the start of a live block of
- * ours (of a size class, a large page, or a huge mapping); aborts if not. */
-static tide_page *alloc_lookup(const void *p, const char *func, tide_segment **seg_out) {
+/* The segment of p, which must be the start of a live block of ours, and
+ * its page (a size class or a large page) or its big block's record (the
+ * other NULL); aborts if p is not such a block. */
+static tide_page *alloc_lookup(const void *p, const char *func, tide_segment **seg_out,
+                               tide_big **big_out) {
   tide_segment *seg = segment_find(p);
   if (seg == NULL) tide_fatal(func, "invalid pointer", p);
-  tide_page *page;
-  if (seg->kind == TIDE_SEG_HUGE) {
-    page = &seg->pages[0];
-    if (p != page_start(page) || page_used(page) == 0) page = NULL;
-  } else {
-    page = page_of_block(seg, p);
-  }
-  if (page == NULL) tide_fatal(func, "invalid pointer", p);
+  tide_big *big = huge_find(seg);
   *seg_out = seg;
+  *big_out = big;
+  if (big != NULL) {
+    if (p != huge_block(big) || big->state != TIDE_BIG_LIVE) tide_fatal(func, "invalid pointer", p);
+    return NULL;
+  }
+  tide_page *page = page_of_block(seg, p);
+  if (page == NULL) tide_fatal(func, "invalid pointer", p);
   return page;
 }
 
 /* Bytes of the block at p that the program may use. */
-static size_t block_usable(tide_segment *seg, const tide_page *page, const void *p) {
-  if (seg->kind == TIDE_SEG_HUGE) return huge_usable(seg, p);
+static size_t block_usable(const tide_big *big, const tide_page *page, const void *p) {
+  if (big != NULL) return huge_usable(big, p);
   if (tide_opt.secure && page->bin != TIDE_BIN_LARGE)
     return page->block_size - TIDE_CANARY_SIZE;
   return page->block_size;
 }
 
+/* Bytes usable at p (all writable).  Aborts on a pointer that is not the
+ * start of a live block of ours. */
 size_t alloc_usable_size(const void *p, const char *func) {
   tide_segment *seg;
-  tide_page *page = alloc_lookup(p, func, &seg);
-  return block_usable(seg, page, p);
+  tide_big *big;
+  tide_page *page = alloc_lookup(p, func, &seg, &big);
+  return block_usable(big, page, p);
+}
+
+/* free_sized and free_aligned_sized: could the block at p have been asked
+ * for with size (and alignment; 0 from free_sized, which cannot know it)?
+ * A block of a class or a large page serves every size its class would
+ * have been chosen for, and, as realloc keeps a block for any size from
+ * half its usable bytes up (tide_realloc), every size in that range too
+ * (free_aligned_sized: only the sizes aligned_alloc would have served from
+ * the class with that alignment); a
+ * big block the sizes that need at least the pages the size its record
+ * keeps needed.  Never more than malloc_usable_size (a program may have
+ * asked for that much and used it all).  Aborts with one line if not. */
+void alloc_check_sized(const void *p, size_t size, size_t alignment, const char *func) {
+  tide_segment *seg;
+  tide_big *big;
+  tide_page *page = alloc_lookup(p, func, &seg, &big);
+  size_t usable = block_usable(big, page, p);
+  if (size > usable) tide_fatal(func, "size larger than the block at", p);
+  if (big != NULL) {
+    /* up to all of the block's usable bytes, as for a block of a class */
+    if (huge_sized_fit(big, size) < 0) tide_fatal(func, "size smaller than the block at", p);
+    if (alignment != 0 && !huge_aligned_as(big, alignment))
+      tide_fatal(func, "alignment does not match the block at", p);
+    return;
+  }
+  unsigned bin = page->bin;
+  size_t canary = tide_opt.secure && bin != TIDE_BIN_LARGE ? TIDE_CANARY_SIZE : 0;
+  if (alignment > TIDE_ALIGN && bin != TIDE_BIN_LARGE) {
+    /* aligned_alloc's class, exactly (a block realloc returned is freed
+     * with free_sized): a bigger one wants another alignment, a smaller
+     * one a bigger size */
+    unsigned served = sizeclass_bin_aligned(size + canary, alignment);
+    if (served == bin) return;
+    if (served == 0 || served > bin) tide_fatal(func, "alignment does not match the block at", p);
+    tide_fatal(func, "size smaller than the block at", p);
+  }
+  if (size >= usable / 2) return; /* realloc keeps such a block */
+  if (bin == TIDE_BIN_LARGE || sizeclass_bin(size + canary) != bin)
+    tide_fatal(func, "size smaller than the block at", p);
 }
 
 size_t tide_malloc_usable_size(const void *p) {
@@ -288,19 +332,20 @@ void *tide_realloc(void *p, size_t size) {
     return NULL;
   }
   tide_segment *seg;
-  tide_page *page = alloc_lookup(p, "realloc", &seg);
-  if (seg->kind != TIDE_SEG_HUGE && block_looks_freed(p)) tide_fatal("realloc", "invalid pointer", p);
-  size_t usable = block_usable(seg, page, p);
-  if (seg->kind == TIDE_SEG_HUGE && size > TIDE_BIN_MAX) {
+  tide_big *big;
+  tide_page *page = alloc_lookup(p, "realloc", &seg, &big);
+  if (big == NULL && block_looks_freed(p)) tide_fatal("realloc", "invalid pointer", p);
+  size_t usable = block_usable(big, page, p);
+  if (big != NULL && size > TIDE_BIN_MAX) {
     trace_request(TIDE_REQ_REALLOC, size);
-    bool in_brk = seg->in_brk;
-    void *q = huge_realloc(seg, p, size);
+    bool in_brk = big->in_brk;
+    void *q = huge_realloc(big, p, size);
     if (q != NULL) {
       tide_heap_stats *st = &heap_get()->stats;
       st->requested_bytes += size;
       st->realloc_in_place++;
       /* The block's bytes changed in place: a free will count the new size. */
-      size_t grown = huge_usable(segment_find(q), q) - usable;
+      size_t grown = huge_usable(huge_find(segment_find(q)), q) - usable;
       if (in_brk)
         st->large_bytes_malloc += grown;
       else
@@ -310,6 +355,7 @@ void *tide_realloc(void *p, size_t size) {
     }
   } else if (size <= usable && size >= usable / 2 && !tide_valgrind) {
     /* Fits, and not so small that the rest would go to waste. */
+    if (big != NULL) big->asked = size; /* for free_sized's check */
     tide_heap_stats *st = &heap_get()->stats;
     st->requested_bytes += size;
     st->realloc_in_place++;

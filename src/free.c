@@ -134,17 +134,20 @@ static tide_noinline void free_generic(void *p, const char *func) {
   tide_segment *seg = segment_find(p);
   if (seg == NULL) tide_fatal(func, "invalid pointer", p);
   tide_heap *heap = heap_get();
-  if (seg->kind == TIDE_SEG_HUGE) {
+  /* A big block is known by its record, not by its header, which lies
+   * below the block where an underflow reaches it. */
+  tide_big *big = huge_find(seg);
+  if (big != NULL) {
     if (tide_unlikely(tide_valgrind)) VALGRIND_FREELIKE_BLOCK(p, 0);
     trace_request(TIDE_REQ_FREE, 0);
-    if (seg->in_brk) {
+    if (big->in_brk) {
       heap->stats.bin_free[TIDE_BIN_LARGE]++;
-      heap->stats.large_bytes_free += huge_usable(seg, p);
+      heap->stats.large_bytes_free += huge_usable(big, p);
     } else {
       heap->stats.huge_free++;
-      heap->stats.huge_bytes_free += huge_usable(seg, p);
+      heap->stats.huge_bytes_free += huge_usable(big, p);
     }
-    huge_free(seg, p);
+    huge_free(big, p, func);
     return;
   }
   tide_page *page = page_of_block(seg, p);
@@ -218,11 +221,11 @@ TIDE_DELETE_FORMS(l, "operator delete")
 TIDE_DELETE_FORMS(a, "operator delete[]")
 #endif
 
-/* The size must be one the block could have been asked for. */
+/* The size (and alignment) must be ones the block could have been asked
+ * for (alloc_check_sized). */
 void tide_free_sized(void *p, size_t size) {
   if (p == NULL) return;
-  if (size > alloc_usable_size(p, "free_sized"))
-    tide_fatal("free_sized", "size larger than the block at", p);
+  alloc_check_sized(p, size, 0, "free_sized");
   free_block(p, "free_sized");
 }
 
@@ -230,7 +233,6 @@ void tide_free_aligned_sized(void *p, size_t alignment, size_t size) {
   if (p == NULL) return;
   if (!tide_is_pow2(alignment) || (uintptr_t)p % alignment != 0)
     tide_fatal("free_aligned_sized", "alignment does not match the block at", p);
-  if (size > alloc_usable_size(p, "free_aligned_sized"))
-    tide_fatal("free_aligned_sized", "size larger than the block at", p);
+  alloc_check_sized(p, size, alignment, "free_aligned_sized");
   free_block(p, "free_aligned_sized");
 }

@@ -15,28 +15,98 @@
 
 static _Atomic(uint64_t) huge_count;
 
+/* ---- Records, out of line ----------------------------------------------------- */
+/* Every big block's size, offset and kind (tide_big, types.h) live here, in
+ * bss or in mappings of their own, not in the block's header: a write below
+ * a block (an underflow) reaches the header, not this.  One leaf of records per
+ * 1024 units (4 GiB of address space), made when the first big block
+ * there is and kept for good: the first few in bss (a process's big blocks
+ * lie in one or two such regions: the brk heap, the mappings), then mapped.
+ * The top table is in bss. */
+#define BIG_LEAF_SHIFT 10
+#define BIG_LEAF_UNITS ((size_t)1 << BIG_LEAF_SHIFT)
+#define BIG_STATIC_LEAVES 4
+static _Atomic(tide_big *) big_table[TIDE_MAP_BITS >> BIG_LEAF_SHIFT];
+static tide_big big_static[BIG_STATIC_LEAVES][BIG_LEAF_UNITS];
+static _Atomic(unsigned) big_static_used;
+
+static tide_big *big_leaf_new(void) {
+  unsigned i = atomic_fetch_add(&big_static_used, 1);
+  if (i < BIG_STATIC_LEAVES) return big_static[i];
+  size_t bytes = tide_align_up(BIG_LEAF_UNITS * sizeof(tide_big), tide_os_page);
+  tide_big *fresh = os_mmap(NULL, bytes);
+  if (fresh != NULL) os_name(fresh, bytes, "tidemalloc big-block records");
+  return fresh;
+}
+
+/* The record slot of the unit at addr (its leaf made if make); NULL if
+ * there is none, or it cannot be made. */
+static tide_big *big_slot(uintptr_t addr, bool make) {
+  uintptr_t unit = addr >> TIDE_SEGMENT_SHIFT;
+  if (unit >= TIDE_MAP_BITS) return NULL;
+  _Atomic(tide_big *) *top = &big_table[unit >> BIG_LEAF_SHIFT];
+  tide_big *leaf = atomic_load_explicit(top, memory_order_acquire);
+  if (leaf == NULL && make) {
+    tide_big *fresh = big_leaf_new();
+    if (fresh == NULL) return NULL;
+    if (atomic_compare_exchange_strong(top, &leaf, fresh))
+      leaf = fresh;
+    else if ((uintptr_t)fresh - (uintptr_t)big_static >= sizeof(big_static))
+      os_munmap(fresh, tide_align_up(BIG_LEAF_UNITS * sizeof(tide_big), tide_os_page));
+    /* (another thread made it first; a static leaf lost so stays unused) */
+  }
+  return leaf != NULL ? &leaf[unit & (BIG_LEAF_UNITS - 1)] : NULL;
+}
+
+/* The record of a big block (live or cached) whose segment starts at seg,
+ * or NULL: seg is then no big block's, whatever its header says. */
+tide_big *huge_find(const void *seg) {
+  tide_big *b = big_slot((uintptr_t)seg, false);
+  if (b == NULL || b->state == TIDE_BIG_NONE || b->seg != (uintptr_t)seg) return NULL;
+  return b;
+}
+
+/* A record made anew for a block at seg (not yet live): the acquire load
+ * pairs with the store that ended the slot's last use (huge_unmap). */
+static void big_fill(tide_big *b, uintptr_t seg, size_t size, size_t offset, size_t asked,
+                     size_t align, uint8_t in_brk, uint8_t dirty) {
+  (void)atomic_load_explicit(&b->state, memory_order_acquire);
+  b->seg = seg;
+  b->size = size;
+  b->offset = offset;
+  b->guard = 0;
+  b->asked = asked;
+  b->align = align;
+  b->in_brk = in_brk;
+  b->dirty = dirty;
+}
+
+/* The block's address, from the record. */
+void *huge_block(const tide_big *b) { return (uint8_t *)b->seg + b->offset; }
+
 /* Blocks too big for a segment but below the (raised) mmap threshold are
  * ones glibc would serve from its heap.  Their mappings are kept a while
  * after free, like free pages, and reused: a program that keeps making and
  * dropping 8 MiB buffers must not fault in fresh pages every time.  Blocks
- * at or above the threshold always go straight back with munmap. */
+ * at or above the threshold always go straight back with munmap.  Sizes
+ * are the records': a cached mapping's header is not read. */
 #define HUGE_CACHE_SLOTS 8
 #define HUGE_CACHE_BYTES ((size_t)64 << 20)
 static struct {
   tide_lock lock;
-  tide_segment *slot[HUGE_CACHE_SLOTS];
+  tide_big *slot[HUGE_CACHE_SLOTS];
   uint64_t freed_ns[HUGE_CACHE_SLOTS];
   size_t bytes;
 } huge_cache = {.lock = TIDE_LOCK_INIT};
 
 /* A cached mapping of at least map_size bytes (at most a quarter more), or
- * NULL. */
-static tide_segment *huge_cache_take(size_t map_size) {
-  tide_segment *best = NULL;
+ * NULL.  Its record stays TIDE_BIG_CACHED: the caller makes it live. */
+static tide_big *huge_cache_take(size_t map_size) {
+  tide_big *best = NULL;
   tide_lock_take(&huge_cache.lock);
   int pick = -1;
   for (int i = 0; i < HUGE_CACHE_SLOTS; i++) {
-    tide_segment *s = huge_cache.slot[i];
+    tide_big *s = huge_cache.slot[i];
     if (s && s->size >= map_size && s->size - map_size <= map_size / 4 &&
         (pick < 0 || s->size < huge_cache.slot[pick]->size))
       pick = i;
@@ -50,14 +120,15 @@ static tide_segment *huge_cache_take(size_t map_size) {
   return best;
 }
 
-static bool huge_cache_put(tide_segment *seg) {
+static bool huge_cache_put(tide_big *b) {
   bool kept = false;
   tide_lock_take(&huge_cache.lock);
   for (int i = 0; i < HUGE_CACHE_SLOTS && !kept; i++) {
-    if (huge_cache.slot[i] == NULL && huge_cache.bytes + seg->size <= HUGE_CACHE_BYTES) {
-      huge_cache.slot[i] = seg;
+    if (huge_cache.slot[i] == NULL && huge_cache.bytes + b->size <= HUGE_CACHE_BYTES) {
+      b->state = TIDE_BIG_CACHED;
+      huge_cache.slot[i] = b;
       huge_cache.freed_ns[i] = init_clock_ns();
-      huge_cache.bytes += seg->size;
+      huge_cache.bytes += b->size;
       kept = true;
     }
   }
@@ -66,14 +137,24 @@ static bool huge_cache_put(tide_segment *seg) {
   return kept;
 }
 
+/* The mapping of a big block that is gone: out of the map, its record
+ * cleared, unmapped. */
+static void huge_unmap(tide_big *b) {
+  tide_segment *seg = (tide_segment *)b->seg;
+  size_t size = b->size;
+  segment_map_range((uintptr_t)seg, size, false);
+  b->state = TIDE_BIG_NONE;
+  os_munmap(seg, size);
+}
+
 /* Unmap cached mappings freed more than purge_delay_ms ago (all if force). */
 void huge_cache_expire(uint64_t now_ns, bool force) {
-  tide_segment *gone[HUGE_CACHE_SLOTS];
+  tide_big *gone[HUGE_CACHE_SLOTS];
   int n = 0;
   uint64_t delay = (uint64_t)(tide_opt.purge_delay_ms < 0 ? 0 : tide_opt.purge_delay_ms) * 1000000u;
   tide_lock_take(&huge_cache.lock);
   for (int i = 0; i < HUGE_CACHE_SLOTS; i++) {
-    tide_segment *s = huge_cache.slot[i];
+    tide_big *s = huge_cache.slot[i];
     if (s == NULL) continue;
     if (force || now_ns >= huge_cache.freed_ns[i] + delay) {
       gone[n++] = s;
@@ -84,10 +165,7 @@ void huge_cache_expire(uint64_t now_ns, bool force) {
     }
   }
   tide_lock_give(&huge_cache.lock);
-  for (int i = 0; i < n; i++) {
-    segment_map_set(gone[i], false);
-    os_munmap(gone[i], gone[i]->size);
-  }
+  for (int i = 0; i < n; i++) huge_unmap(gone[i]);
 }
 
 void huge_fork_prepare(void) { tide_lock_take(&huge_cache.lock); }
@@ -96,29 +174,47 @@ void huge_fork_child(void) { tide_lock_reset(&huge_cache.lock); }
 
 uint64_t huge_live(void) { return tide_load(&huge_count); }
 
-/* Offset of the block from the segment start: past the header, aligned. */
+/* Offset of the block from the segment start: past the header (and, in
+ * secure mode, past a guard page below the block), aligned. */
 static size_t huge_offset(size_t alignment) {
   size_t header = tide_align_up(TIDE_HUGE_HEADER_SIZE, tide_os_page);
-  return alignment > header ? alignment : header;
+  if (tide_opt.secure) header += tide_os_page;
+  return tide_align_up(header, alignment > tide_os_page ? alignment : tide_os_page);
 }
 
-static void huge_init(tide_segment *seg, size_t map_size, size_t offset) {
+/* The header, for tools and tests: nothing here is read back to free,
+ * resize or measure the block (the record is). */
+static void huge_init(tide_segment *seg, const tide_big *b) {
   seg->heap = NULL; /* segment_map_set leaves huge segments' tag SLOW */
-  seg->in_brk = 0;
+  seg->in_brk = b->in_brk;
   for (unsigned i = 0; i < TIDE_SLICES; i++) seg->slice_page[i] = segment_page_offset(0);
   seg->kind = TIDE_SEG_HUGE;
-  seg->size = map_size;
-  seg->commit_end = (uint8_t *)seg + map_size;
+  seg->size = b->size;
+  seg->commit_end = (uint8_t *)seg + b->size;
   seg->free_slices = 0;
-  seg->guard_bytes = 0;
+  seg->guard_bytes = b->guard;
   tide_page *page = &seg->pages[0];
   memset(page, 0, sizeof(*page));
-  seg->huge_offset = offset;
+  seg->huge_offset = b->offset;
   page->capacity = page->used = 1;
   page->bin = TIDE_BIN_LARGE;
+  if (b->dirty) page->flags = TIDE_PAGE_DIRTY;
+}
+
+/* A cached mapping made live again, for a block at offset. */
+static void *huge_reuse(tide_big *b, size_t offset, size_t asked, size_t alignment) {
+  b->offset = offset;
+  b->asked = asked;
+  b->align = alignment;
+  b->dirty = 1; /* its pages are resident already, with old data */
+  b->state = TIDE_BIG_LIVE;
+  huge_init((tide_segment *)b->seg, b);
+  tide_add(&huge_count, 1);
+  return huge_block(b);
 }
 
 void *huge_alloc(size_t size, size_t alignment) {
+  size_t asked = size;
   if (size == 0) size = 1; /* the block must lie inside its mapping */
   size_t offset = huge_offset(alignment);
   size_t guard = tide_opt.secure ? tide_os_page : 0; /* PROT_NONE after the block */
@@ -128,27 +224,30 @@ void *huge_alloc(size_t size, size_t alignment) {
     return NULL;
   }
   size_t map_align = alignment > TIDE_SEGMENT_SIZE ? alignment : TIDE_SEGMENT_SIZE;
-  tide_segment *seg =
-      map_align == TIDE_SEGMENT_SIZE && guard == 0 ? huge_cache_take(map_size) : NULL;
-  if (seg != NULL) {
-    /* Reused: its pages are resident already; the map bits stayed set. */
-    huge_init(seg, seg->size, offset);
-    seg->pages[0].flags = TIDE_PAGE_DIRTY;
-    tide_add(&huge_count, 1);
-    return page_start(&seg->pages[0]);
-  }
-  seg = os_mmap_aligned(map_size, map_align);
+  tide_big *b = map_align == TIDE_SEGMENT_SIZE && guard == 0 ? huge_cache_take(map_size) : NULL;
+  if (b != NULL) return huge_reuse(b, offset, asked, alignment); /* the map bits stayed set */
+  tide_segment *seg = os_mmap_aligned(map_size, map_align);
   if (seg == NULL) {
     errno = ENOMEM;
     return NULL;
   }
+  b = big_slot((uintptr_t)seg, true);
+  if (b == NULL) {
+    os_munmap(seg, map_size);
+    errno = ENOMEM;
+    return NULL;
+  }
+  big_fill(b, (uintptr_t)seg, map_size, offset, asked, alignment, 0, 0);
   os_name(seg, map_size, "tidemalloc huge block");
-  huge_init(seg, map_size, offset);
-  if (guard != 0 && os_protect((uint8_t *)seg + map_size - guard, guard))
-    seg->guard_bytes = guard;
-  segment_map_set(seg, true);
+  if (guard != 0 && os_protect((uint8_t *)seg + map_size - guard, guard)) b->guard = guard;
+  /* Secure mode: the page below the block is a guard too, so an underflow
+   * faults before it reaches the header (which nothing trusts anyway). */
+  if (tide_opt.secure) os_protect((uint8_t *)seg + offset - tide_os_page, tide_os_page);
+  huge_init(seg, b);
+  b->state = TIDE_BIG_LIVE;
+  segment_map_range((uintptr_t)seg, map_size, true);
   tide_add(&huge_count, 1);
-  return page_start(&seg->pages[0]);
+  return huge_block(b);
 }
 
 /* ---- Big blocks in the brk heap ---------------------------------------------- */
@@ -160,9 +259,9 @@ static uint32_t span_units(size_t bytes) {
  * block smaller: the program gave those pages up, so they go back (if it is
  * worth a call). */
 #define SPAN_TAIL_PURGE_MIN ((size_t)64 << 10)
-static void span_purge_tail(tide_segment *seg) {
-  uintptr_t from = tide_align_up((uintptr_t)seg + seg->size, tide_os_page);
-  uintptr_t to = (uintptr_t)seg + ((size_t)span_units(seg->size) << TIDE_SEGMENT_SHIFT);
+static void span_purge_tail(const tide_big *b) {
+  uintptr_t from = tide_align_up(b->seg + b->size, tide_os_page);
+  uintptr_t to = b->seg + ((size_t)span_units(b->size) << TIDE_SEGMENT_SHIFT);
   if (to > from && to - from >= SPAN_TAIL_PURGE_MIN) os_purge((void *)from, to - from);
 }
 
@@ -174,40 +273,47 @@ void *huge_alloc_span(size_t size) {
   size_t span_size = tide_align_up(offset + size, tide_os_page);
   if (size > PTRDIFF_MAX || span_size < size) return NULL;
   bool dirty;
-  uintptr_t at = brk_span_take(span_units(span_size), &dirty);
+  uint32_t units = span_units(span_size);
+  uintptr_t at = brk_span_take(units, &dirty);
   if (at == 0) return NULL;
-  tide_segment *seg = (tide_segment *)at;
-  seg->guards = 0;
-  seg->in_full_list = 0;
-  seg->capped = 0;
-  huge_init(seg, span_size, offset);
-  seg->in_brk = 1;
+  tide_big *b = big_slot(at, true);
+  if (b == NULL) {
+    brk_span_give(at, units);
+    return NULL;
+  }
   /* The last unit's tail past the block may hold an earlier block's
    * pages: left as it is, the next span to take this unit reuses them
    * without a fault (giving them back here cost malloc-large three times
    * the faults for a tenth less peak RSS). */
-  if (dirty) seg->pages[0].flags = TIDE_PAGE_DIRTY;
-  segment_map_set(seg, true);
-  return page_start(&seg->pages[0]);
+  big_fill(b, at, span_size, offset, size, 0, 1, dirty);
+  tide_segment *seg = (tide_segment *)at;
+  seg->guards = 0;
+  seg->in_full_list = 0;
+  seg->capped = 0;
+  huge_init(seg, b);
+  b->state = TIDE_BIG_LIVE;
+  segment_map_range(at, span_size, true);
+  return huge_block(b);
 }
 
 /* Resize a span in place: whole units come off its end or are added from
  * free units above it (or by moving the break, at the top).  NULL if it
  * cannot, or if the block would now fit a segment: the caller moves it. */
-static void *huge_realloc_span(tide_segment *seg, void *p, size_t size) {
-  size_t new_size = tide_align_up(seg->huge_offset + size, tide_os_page);
+static void *huge_realloc_span(tide_big *b, void *p, size_t size) {
+  size_t new_size = tide_align_up(b->offset + size, tide_os_page);
   if (new_size < size || size <= TIDE_LARGE_MAX) return NULL;
-  uint32_t old_units = span_units(seg->size), new_units = span_units(new_size);
-  if (new_units > old_units && !brk_span_grow((uintptr_t)seg, old_units, new_units))
+  uint32_t old_units = span_units(b->size), new_units = span_units(new_size);
+  if (new_units > old_units && !brk_span_grow(b->seg, old_units, new_units))
     return NULL;
-  segment_map_range((uintptr_t)seg, seg->size, false);
-  seg->size = new_size;
-  seg->commit_end = (uint8_t *)seg + new_size;
-  segment_map_set(seg, true);
+  segment_map_range(b->seg, b->size, false);
+  b->size = new_size;
+  b->asked = size;
+  huge_init((tide_segment *)b->seg, b);
+  segment_map_range(b->seg, new_size, true);
   if (new_units < old_units)
-    brk_units_give((uintptr_t)seg + ((size_t)new_units << TIDE_SEGMENT_SHIFT),
+    brk_units_give(b->seg + ((size_t)new_units << TIDE_SEGMENT_SHIFT),
                    old_units - new_units, true);
-  if (new_units <= old_units) span_purge_tail(seg); /* what the block gave up */
+  if (new_units <= old_units) span_purge_tail(b); /* what the block gave up */
   return p;
 }
 
@@ -222,62 +328,77 @@ static void huge_adjust_threshold(size_t block) {
   }
 }
 
-void huge_free(tide_segment *seg, void *p) {
-  tide_page *page = &seg->pages[0];
-  if (p != page_start(page)) tide_fatal("free", "invalid pointer", p);
-  if (page_used(page) == 0) tide_fatal("free", "double free", p);
-  if (seg->in_brk) {
-    page->used = 0;
-    segment_map_set(seg, false);
-    brk_span_give((uintptr_t)seg, span_units(seg->size));
+void huge_free(tide_big *b, void *p, const char *func) {
+  if (p != huge_block(b)) tide_fatal(func, "invalid pointer", p);
+  if (b->state != TIDE_BIG_LIVE) tide_fatal(func, "double free", p);
+  if (b->in_brk) {
+    size_t size = b->size;
+    segment_map_range(b->seg, size, false);
+    b->state = TIDE_BIG_NONE;
+    brk_span_give(b->seg, span_units(size));
     return;
   }
-  size_t block = seg->size - seg->huge_offset;
+  size_t block = b->size - b->offset;
   bool below_threshold = block < tide_opt_read(mmap_threshold);
   /* The mapping's size, header and rounding included (glibc's chunk size):
    * a request of the same size is then below the threshold. */
-  huge_adjust_threshold(seg->size);
+  huge_adjust_threshold(b->size);
   atomic_fetch_sub(&huge_count, 1);
-  page->used = 0;
   if (below_threshold && tide_opt.purge_delay_ms != 0 &&
-      !tide_slow_only() && huge_cache_put(seg))
+      !tide_slow_only() && huge_cache_put(b))
     return;
-  segment_map_set(seg, false);
-  os_munmap(seg, seg->size);
+  huge_unmap(b);
 }
 
-size_t huge_usable(tide_segment *seg, const void *p) {
-  return (size_t)((uint8_t *)seg + seg->size - seg->guard_bytes - (const uint8_t *)p);
+/* free_sized's check: 0 if size needs the pages the size last asked for
+ * needed (the mapping's extent is page-rounded), -1 if fewer, 1 if more (a
+ * cached mapping may be a quarter bigger than the size asked for needs). */
+int huge_sized_fit(const tide_big *b, size_t size) {
+  size_t want = tide_align_up(b->offset + (b->asked ? b->asked : 1), tide_os_page);
+  size_t have = tide_align_up(b->offset + (size ? size : 1), tide_os_page);
+  return have < want ? -1 : have > want;
+}
+
+/* free_aligned_sized's: the alignment is the one the block was asked with
+ * (all of malloc's, up to TIDE_ALIGN, count as one). */
+bool huge_aligned_as(const tide_big *b, size_t alignment) {
+  size_t known = b->align > TIDE_ALIGN ? b->align : 0;
+  return known == (alignment > TIDE_ALIGN ? alignment : 0);
+}
+
+size_t huge_usable(const tide_big *b, const void *p) {
+  return (size_t)((uint8_t *)b->seg + b->size - b->guard - (const uint8_t *)p);
 }
 
 /* Resize in place if the kernel can; else move the pages (no copy) into a
  * fresh aligned reservation.  NULL with errno = ENOMEM if neither works; the
- * block is then untouched. */
-void *huge_realloc(tide_segment *seg, void *p, size_t size) {
+ * block is then untouched.  p is the block of b (alloc_lookup checked). */
+void *huge_realloc(tide_big *b, void *p, size_t size) {
   /* Secure mode: the guard page must stay at the end; valgrind: the block
    * moves as a new one.  The caller copies. */
-  if (seg->guard_bytes != 0 || tide_valgrind) return NULL;
-  if (seg->in_brk) return huge_realloc_span(seg, p, size);
-  size_t offset = (size_t)((uint8_t *)p - (uint8_t *)seg);
+  if (b->guard != 0 || tide_valgrind) return NULL;
+  if (b->in_brk) return huge_realloc_span(b, p, size);
+  tide_segment *seg = (tide_segment *)b->seg;
+  size_t offset = b->offset;
   size_t new_size = tide_align_up(offset + size, tide_os_page);
   if (new_size < size) {
     errno = ENOMEM;
     return NULL;
   }
-  if (new_size == seg->size) return p;
-  size_t old_size = seg->size;
+  if (new_size == b->size) {
+    b->asked = size;
+    return p;
+  }
+  size_t old_size = b->size;
   /* Growing into a cached mapping copies, but into pages already resident:
    * cheaper than faulting in fresh ones (a fault costs more than copying a
    * page). */
   if (new_size > old_size && offset == huge_offset(0)) {
-    tide_segment *reuse = huge_cache_take(new_size);
+    tide_big *reuse = huge_cache_take(new_size);
     if (reuse != NULL) {
-      huge_init(reuse, reuse->size, offset);
-      reuse->pages[0].flags = TIDE_PAGE_DIRTY;
-      tide_add(&huge_count, 1);
-      void *q = page_start(&reuse->pages[0]);
+      void *q = huge_reuse(reuse, offset, size, b->align);
       memcpy(q, p, old_size - offset);
-      huge_free(seg, p);
+      huge_free(b, p, "realloc");
       return q;
     }
   }
@@ -285,9 +406,10 @@ void *huge_realloc(tide_segment *seg, void *p, size_t size) {
    * with room above them to grow (os_mmap_aligned). */
   if (os_mremap(seg, old_size, new_size, 0, NULL) != NULL) {
     segment_map_range((uintptr_t)seg, old_size, false);
-    seg->size = new_size;
-    seg->commit_end = (uint8_t *)seg + new_size;
-    segment_map_set(seg, true);
+    b->size = new_size;
+    b->asked = size;
+    huge_init(seg, b);
+    segment_map_range((uintptr_t)seg, new_size, true);
     return p;
   }
   size_t align = offset > TIDE_SEGMENT_SIZE ? offset : TIDE_SEGMENT_SIZE;
@@ -296,21 +418,30 @@ void *huge_realloc(tide_segment *seg, void *p, size_t size) {
     errno = ENOMEM;
     return NULL;
   }
-  void *moved = os_mremap(seg, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED,
-                          dest);
+  tide_big *moved_to = big_slot((uintptr_t)dest, true);
+  size_t asked_align = b->align;
+  uint8_t dirty = b->dirty;
+  /* The old range is forgotten before the move: once the kernel has it
+   * back, another thread's mapping may start there, with a record and map
+   * bits of its own that must not be cleared after they are made. */
+  segment_map_range((uintptr_t)seg, old_size, false);
+  b->state = TIDE_BIG_NONE;
+  void *moved = moved_to == NULL ? NULL
+                                 : os_mremap(seg, old_size, new_size,
+                                             MREMAP_MAYMOVE | MREMAP_FIXED, dest);
   if (moved == NULL) {
+    b->state = TIDE_BIG_LIVE; /* still ours: nobody else can map there */
+    segment_map_range((uintptr_t)seg, old_size, true);
     os_munmap(dest, new_size);
     errno = ENOMEM;
     return NULL;
   }
-  /* The reservation's pages were replaced, not given back: undo its count.
-   * The old address is gone now: only its range is forgotten. */
+  /* The reservation's pages were replaced, not given back: undo its count. */
   atomic_fetch_sub(&tide_os_stats.mapped, new_size);
-  segment_map_range((uintptr_t)seg, old_size, false);
-  seg = (tide_segment *)dest;
-  seg->size = new_size;
-  seg->commit_end = dest + new_size;
-  segment_map_set(seg, true);
-  os_name(seg, new_size, "tidemalloc huge block");
-  return page_start(&seg->pages[0]);
+  big_fill(moved_to, (uintptr_t)dest, new_size, offset, size, asked_align, 0, dirty);
+  moved_to->state = TIDE_BIG_LIVE;
+  huge_init((tide_segment *)dest, moved_to);
+  segment_map_range((uintptr_t)dest, new_size, true);
+  os_name(dest, new_size, "tidemalloc huge block");
+  return huge_block(moved_to);
 }

@@ -67,10 +67,10 @@ static inline void page_mark_unfull(tide_page *page) {
   page->used &= ~TIDE_USED_FULL;
 }
 
-/* Where the page's first block lies. */
+/* Where the first block of a page of a size class, or of a large page,
+ * lies (a big block's is its record's: huge_block). */
 static inline uint8_t *page_start(const tide_page *page) {
   tide_segment *seg = segment_of(page);
-  if (seg->kind == TIDE_SEG_HUGE) return (uint8_t *)seg + seg->huge_offset;
   return (uint8_t *)seg + ((size_t)(page - seg->pages) << TIDE_SLICE_SHIFT);
 }
 
@@ -264,9 +264,15 @@ tide_hidden uint64_t segment_resident(uintptr_t skip_lo, uintptr_t skip_hi);
 /* ---- Huge blocks (large.c) ---------------------------------------------- */
 tide_hidden void *huge_alloc(size_t size, size_t alignment);
 tide_hidden void *huge_alloc_span(size_t size);
-tide_hidden void huge_free(tide_segment *seg, void *p);
-tide_hidden void *huge_realloc(tide_segment *seg, void *p, size_t size);
-tide_hidden size_t huge_usable(tide_segment *seg, const void *p);
+/* A big block's record (types.h), or NULL: the only word on whether a
+ * segment is a big block's, its size and where its block lies. */
+tide_hidden tide_big *huge_find(const void *seg);
+tide_hidden void *huge_block(const tide_big *b);
+tide_hidden void huge_free(tide_big *b, void *p, const char *func);
+tide_hidden void *huge_realloc(tide_big *b, void *p, size_t size);
+tide_hidden size_t huge_usable(const tide_big *b, const void *p);
+tide_hidden int huge_sized_fit(const tide_big *b, size_t size);
+tide_hidden bool huge_aligned_as(const tide_big *b, size_t alignment);
 tide_hidden uint64_t huge_live(void);
 tide_hidden void huge_cache_expire(uint64_t now_ns, bool force);
 tide_hidden void huge_fork_prepare(void);
@@ -316,6 +322,8 @@ tide_hidden void fmt_errno(tide_buf *b, int err);
 tide_hidden void *alloc_generic(tide_heap *heap, size_t size, size_t alignment,
                                 tide_request req);
 tide_hidden size_t alloc_usable_size(const void *p, const char *func);
+tide_hidden void alloc_check_sized(const void *p, size_t size, size_t alignment,
+                                   const char *func);
 tide_hidden void free_quarantine_flush(tide_heap *heap);
 
 

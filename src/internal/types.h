@@ -15,7 +15,9 @@
  *            a shift: free() searches nothing.
  *   huge     a block too big for a page of a segment: a segment of its own
  *            (kind TIDE_SEG_HUGE) whose header takes the first OS page and
- *            whose block follows it.  At or above the mmap threshold it is
+ *            whose block follows it (in secure mode after a guard page);
+ *            what it is, its size and where its block lies are its record's
+ *            (tide_big, out of line), never the header's.  At or above the mmap threshold it is
  *            a mapping (any size, aligned to 4 MiB), resized with mremap and
  *            unmapped when freed; below it, as in glibc, it is a "span":
  *            as many contiguous 4 MiB units of the brk heap as it needs
@@ -209,8 +211,10 @@ typedef struct tide_segment {
   uint8_t in_full_list;        /* in heap->segments_full: no free slice */
   uint8_t guards;              /* secure: TIDE_GUARD_* pages made PROT_NONE */
   uint8_t in_brk;               /* HUGE: a span of units of the brk heap, not
-                                  a mapping of its own (brk.c) */
-  size_t guard_bytes;          /* HUGE, secure: PROT_NONE bytes at the end */
+                                  a mapping of its own (brk.c); a copy of
+                                  the record's (tide_big), never read */
+  size_t guard_bytes;          /* HUGE, secure: PROT_NONE bytes at the end
+                                  (a copy of the record's, never read) */
   uint64_t free_slices;        /* bit i: slice i is free */
   uint64_t purge_slices;       /* free slices whose memory is still resident */
   uint64_t purged_slices;      /* free slices already given back (madvise) */
@@ -218,7 +222,8 @@ typedef struct tide_segment {
   size_t size;                 /* bytes: TIDE_SEGMENT_SIZE, or the huge mapping */
   uint8_t *commit_end;         /* memory below is usable (BRK: below break) */
   struct tide_segment *next, *prev; /* in a heap's list or the cache */
-  size_t huge_offset;          /* HUGE: the block's distance from the start */
+  size_t huge_offset;          /* HUGE: the block's distance from the start
+                                  (a copy of the record's, never read) */
   /* For slice i, where its page's descriptor lies (distance from the
    * segment: offsetof(pages) + head slice * 64); a slice in no page points
    * at its own descriptor.  free() finds a block's page with one load from
@@ -227,6 +232,34 @@ typedef struct tide_segment {
   tide_page *wake_next[TIDE_SLICES]; /* links of heap->wake, by slice */
   tide_page pages[];           /* TIDE_SLICES entries (1 for huge) */
 } tide_segment;
+
+/* A big block's record ("huge" segments: mappings and brk spans), kept out
+ * of line in a table keyed by the segment's unit (large.c), never in the
+ * mapping: the segment header lies just below the block, where an
+ * underflow reaches it.  The header's copies of kind, size, in_brk,
+ * huge_offset and guard_bytes are written for tools and tests and never
+ * read to compute an address or a length or to choose a path.
+ * Invariants: state != TIDE_BIG_NONE <=> seg is the segment's address and
+ * its head bit is set in the segment map; the map's cont bits cover
+ * ceil(size / TIDE_SEGMENT_SIZE) - 1 units after it; offset is a multiple
+ * of the OS page, the block lies in [seg + offset, seg + size - guard). */
+#define TIDE_BIG_NONE 0
+#define TIDE_BIG_LIVE 1   /* handed out */
+#define TIDE_BIG_CACHED 2 /* freed, waiting in the huge cache */
+typedef struct tide_big {
+  uintptr_t seg;  /* the segment's address */
+  size_t size;    /* bytes of the mapping or span, page-rounded */
+  size_t offset;  /* the block's distance from seg */
+  size_t guard;   /* secure: PROT_NONE bytes at the end of the mapping */
+  size_t asked;   /* the size last asked for (malloc, or realloc in place) */
+  size_t align;   /* the alignment asked for (0: malloc's) */
+  /* TIDE_BIG_*; atomic: the store of NONE, after the last read of the
+   * record, orders those reads before whatever the next block at the same
+   * address (mapped by another thread once the kernel reuses it) writes. */
+  _Atomic(uint8_t) state;
+  uint8_t in_brk; /* a span of brk units, not a mapping */
+  uint8_t dirty;  /* a reused mapping or span, not known to be zero */
+} tide_big;
 
 /* The header fields a segment must have before it is used, whoever made it
  * (brk.c for brk units, segment.c for mappings): memory that held an

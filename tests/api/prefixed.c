@@ -99,7 +99,7 @@ int main(void) {
   CHECK(q && ((uintptr_t)q & ((1 << 20) - 1)) == 0, "tide_memalign(1M)");
   tide_free(q);
   q = tide_valloc(10);
-  tide_free_sized(q, 10);
+  tide_free_aligned_sized(q, (size_t)sysconf(_SC_PAGESIZE), 10); /* not free_sized: valloc aligns */
   q = tide_pvalloc(10);
   tide_free(q);
   q = tide_aligned_alloc(256, 1000);

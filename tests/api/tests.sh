@@ -182,3 +182,14 @@ api_copied_freed() {
   t_prog_modes 60 "copied freed bytes" "$T_BUILD/api/copied_freed"
 }
 t_test api/copied-freed-bytes api_copied_freed 150
+
+# free_sized and free_aligned_sized accept every size and alignment a block
+# could have been asked for, realloc's in-place sizes included, in the
+# default and the hardened mode (tests/api/sized_ok.c): the size checks
+# (tests/wrong's free-sized-*) must catch only wrong ones.
+api_sized_ok() {
+  need_lib
+  t_cc api/sized_ok tests/api/sized_ok.c
+  t_prog_modes 120 "free_sized valid sizes" "$T_BUILD/api/sized_ok"
+}
+t_test api/free-sized-every-valid-size api_sized_ok 240

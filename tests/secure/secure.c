@@ -41,6 +41,18 @@ static int mode_guard(void) {
   return 0;
 }
 
+/* The page below a mapped block is a guard too: an underflow faults at
+ * once, before it reaches the mapping's header. */
+static int mode_guard_below(void) {
+  char *volatile p = malloc(1 << 20);
+  printf("ptr=%p\n", (void *)p);
+  fflush(stdout);
+  p[0] = 1;  /* the first byte is fine */
+  p[-1] = 1; /* just below the block: the guard page */
+  puts("survived");
+  return 0;
+}
+
 /* A freed block reads as zeros and is not handed out again at once. */
 static int mode_reuse(void) {
   unsigned char *volatile p = malloc(100);
@@ -156,6 +168,7 @@ int main(int argc, char **argv) {
   if (!strcmp(m, "canary")) return mode_canary();
   if (!strcmp(m, "double")) return mode_double();
   if (!strcmp(m, "guard")) return mode_guard();
+  if (!strcmp(m, "guard-below")) return mode_guard_below();
   if (!strcmp(m, "reuse")) return mode_reuse();
   if (!strcmp(m, "order")) return mode_order(argc > 2 ? argv[2] : "random");
   if (!strcmp(m, "maps")) return mode_maps();

@@ -30,6 +30,8 @@ secure_double() { secure_caught double 6 'free\(\): double free PTR'; }
 t_test secure/double-free secure_double
 secure_guard() { secure_caught guard 11 ''; }
 t_test secure/guard-page-after-big-block secure_guard
+secure_guard_below() { secure_caught guard-below 11 ''; }
+t_test secure/guard-page-below-big-block secure_guard_below
 
 secure_self() { # MODE [ARG] [OPTIONS]
   need_tide

@@ -39,8 +39,9 @@ static tide_segment *huge_of(void *p, size_t size, const char *what) {
   tide_segment *seg = segment_find(p);
   REQUIRE(seg != NULL, "%s: segment_find(%p) found nothing", what, p);
   CHECK(seg->kind == TIDE_SEG_HUGE, "%s: block %p (%zu bytes) in a segment of kind %u", what, p, size, seg->kind);
-  CHECK(p == page_start(&seg->pages[0]), "%s: block %p is not the segment's block %p", what, p,
-        (void *)page_start(&seg->pages[0]));
+  tide_big *big = huge_find(seg);
+  REQUIRE(big != NULL, "%s: block %p's segment %p has no big-block record", what, p, (void *)seg);
+  CHECK(p == huge_block(big), "%s: block %p is not the segment's block %p", what, p, huge_block(big));
   CHECK((uint8_t *)p + size <= (uint8_t *)seg + seg->size, "%s: block %p+%zu beyond the mapping %p+%zu", what, p, size,
         (void *)seg, seg->size);
   CHECK(tide_malloc_usable_size(p) >= size, "%s: usable size %zu < %zu", what, tide_malloc_usable_size(p), size);
