@@ -5,6 +5,7 @@
  * children never interleave, and nothing is allocated or locked. */
 #define _GNU_SOURCE
 #include "internal/internal.h"
+#include "tidemalloc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -84,17 +85,61 @@ void trace_fork_child(void) {
   if (trace_fd >= 0) trace_header();
 }
 
+/* The fields every line starts with: t_ns, pid, tid. */
+static void trace_line_start(tide_buf *b, uint64_t now) {
+  fmt_u64(b, now);
+  fmt_str(b, " ");
+  fmt_u64(b, (uint64_t)getpid()); /* a system call, as gettid: only when tracing */
+  fmt_str(b, " ");
+  fmt_u64(b, (uint64_t)syscall(SYS_gettid));
+  fmt_str(b, " ");
+}
+
+/* The request fields every line ends with. */
+static void trace_line_end(tide_buf *b) {
+  int req = tide_tls_request;
+  if (req < 0 || req > TIDE_REQ_PURGE) req = TIDE_REQ_INTERNAL;
+  fmt_str(b, " ");
+  fmt_str(b, request_names[req]);
+  fmt_str(b, " ");
+  fmt_u64(b, tide_tls_request_size);
+  fmt_str(b, "\n");
+}
+
+/* What the kernel holds resident of tidemalloc's memory, after a call that
+ * changed it: the brk heap (to brk_end) and the segments and mappings, as
+ * tide_stats' resident_bytes.  At most one line every TRACE_RESIDENT_NS per
+ * process, so that a program making thousands of calls is not slowed much
+ * more by its trace.  Reads only the segment map and the published break:
+ * callers may hold the brk heap's lock. */
+#define TRACE_RESIDENT_NS 2000000u
+static _Atomic(uint64_t) resident_last_ns;
+
+static void trace_resident(uint64_t now, uintptr_t brk_end) {
+  uint64_t last = tide_load(&resident_last_ns);
+  if (now - last < TRACE_RESIDENT_NS || !atomic_compare_exchange_strong(&resident_last_ns, &last, now))
+    return;
+  uintptr_t start = (uintptr_t)__atomic_load_n(&tide_introspect.heap_start, __ATOMIC_RELAXED);
+  uint64_t resident = 0;
+  if (start != 0 && brk_end > start) resident = os_resident((void *)start, brk_end - start);
+  resident += segment_resident(start, start ? tide_align_up(brk_end, TIDE_SEGMENT_SIZE) : 0);
+  char line[256];
+  tide_buf b = {line, 0, sizeof(line), -1, NULL};
+  trace_line_start(&b, now);
+  fmt_str(&b, "resident 0x0 ");
+  fmt_u64(&b, resident);
+  fmt_str(&b, " 0x0 0 -");
+  trace_line_end(&b);
+  fmt_write_all(trace_fd, line, b.len);
+}
+
 void trace_os(tide_os_op op, uintptr_t addr, size_t len, uintptr_t ret, int err,
               uintptr_t aux) {
   if (tide_likely(trace_fd < 0)) return;
   char line[256];
   tide_buf b = {line, 0, sizeof(line), -1, NULL};
-  fmt_u64(&b, init_clock_ns());
-  fmt_str(&b, " ");
-  fmt_u64(&b, (uint64_t)getpid()); /* a system call, as gettid: only when tracing */
-  fmt_str(&b, " ");
-  fmt_u64(&b, (uint64_t)syscall(SYS_gettid));
-  fmt_str(&b, " ");
+  uint64_t now = init_clock_ns();
+  trace_line_start(&b, now);
   fmt_str(&b, op_names[op]);
   fmt_str(&b, " ");
   fmt_hex(&b, addr);
@@ -112,12 +157,11 @@ void trace_os(tide_os_op op, uintptr_t addr, size_t len, uintptr_t ret, int err,
   case TIDE_OS_MADVISE: fmt_str(&b, aux == MADV_FREE ? "free" : "dontneed"); break;
   default: fmt_str(&b, "-"); break;
   }
-  int req = tide_tls_request;
-  if (req < 0 || req > TIDE_REQ_PURGE) req = TIDE_REQ_INTERNAL;
-  fmt_str(&b, " ");
-  fmt_str(&b, request_names[req]);
-  fmt_str(&b, " ");
-  fmt_u64(&b, tide_tls_request_size);
-  fmt_str(&b, "\n");
+  trace_line_end(&b);
   fmt_write_all(trace_fd, line, b.len);
+  if (err == 0) {
+    uintptr_t brk_end = (uintptr_t)__atomic_load_n(&tide_introspect.heap_break, __ATOMIC_RELAXED);
+    if (op == TIDE_OS_BRK_GROW || op == TIDE_OS_BRK_SHRINK) brk_end = ret; /* not published yet */
+    trace_resident(now, brk_end);
+  }
 }

@@ -137,6 +137,11 @@ static int parse_event(char *line, int version, struct trace_event *e, const cha
   for (int k = 0; k < OP_COUNT; k++)
     if (strcmp(g[2], op_names[k]) == 0)
       e->op = k;
+  if (version != 1 && strcmp(g[2], "resident") == 0) {
+    e->op = OP_RESIDENT;
+    util_fmt(e->req, sizeof e->req, "%s", g[8]);
+    return 0;
+  }
   if (e->op < 0) {
     *why = "unknown op";
     return -1;
@@ -164,6 +169,8 @@ static void bad_line(const struct trace *tr, size_t lineno, const char *line, co
   util_fmt(shown, sizeof shown, "%.*s%s", (int)(n < 48 ? n : 48), line, n > 48 ? "..." : "");
   util_die("report: %s:%zu: %s: '%s'", tr->path, lineno, why, shown);
 }
+
+static void push(struct point **pts, size_t *n, uint64_t t, int64_t v, int failed);
 
 static void read_trace(const char *path, struct trace *tr) {
   size_t len;
@@ -223,6 +230,12 @@ static void read_trace(const char *path, struct trace *tr) {
      * the new image's start, which lies start_cur - start0 after the first. */
     if (p->have_start && p->start_cur > p->start0)
       e.t += p->start_cur - p->start0;
+    if (e.op == OP_RESIDENT) { /* a sample, not an OS call */
+      push(&p->res_pts, &p->n_res, e.t, (int64_t)e.len, 0);
+      if ((int64_t)e.len > p->peak_resident)
+        p->peak_resident = (int64_t)e.len;
+      continue;
+    }
     e.pid = p->pid;
     e.exec = p->exec_seen;
     p->exec_seen = 0;
@@ -430,6 +443,9 @@ static void print_full(FILE *out, const struct trace_proc *p) {
           ssz(p->peak_mapped), ssz(p->final_mapped));
   fprintf(out, "given back       %s: break lowered %s, unmapped %s, madvised %s\n",
           util_sz(returned), util_sz(bytes[1]), util_sz(bytes[3]), util_sz(bytes[5]));
+  if (p->n_res)
+    fprintf(out, "resident         peak %s, %s at the last of %zu samples (the kernel's count)\n",
+            ssz(p->peak_resident), ssz(p->res_pts[p->n_res - 1].v), p->n_res);
 
   /* Failures, the first few. */
   uint64_t nfail = 0;
@@ -573,6 +589,7 @@ int cmd_report(int argc, char **argv) {
     free(tr.p[i].ev);
     free(tr.p[i].brk_pts);
     free(tr.p[i].map_pts);
+    free(tr.p[i].res_pts);
     free(tr.p[i].back);
   }
   free(tr.p);

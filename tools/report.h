@@ -9,6 +9,9 @@
 #include "tide.h"
 
 enum trace_op { OP_BRK, OP_MMAP, OP_MUNMAP, OP_MREMAP, OP_MADVISE, OP_COUNT };
+/* A version 2 line that is not an OS call: a sample of resident memory
+ * (len), kept apart from the events. */
+#define OP_RESIDENT OP_COUNT
 
 struct trace_event {
   uint64_t t; /* ns since the process started using tidemalloc */
@@ -54,6 +57,9 @@ struct trace_proc {
   size_t n_brk, n_map;
   struct giveback *back;
   size_t n_back;
+  struct point *res_pts; /* resident samples (OP_RESIDENT lines), read in */
+  size_t n_res;
+  int64_t peak_resident;
   uint64_t back_bytes[OP_COUNT]; /* given back, by the op that did it */
   int64_t peak_height, final_height, peak_mapped, final_mapped;
 };

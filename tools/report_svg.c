@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* report_svg.c — `tide report --svg`: for each process of the trace, step
- * plots over time of the break height above the first break and of the bytes
- * tidemalloc has mapped, and a strip of the memory it gave back (madvise,
+ * plots over time of the break height above the first break, of the bytes
+ * tidemalloc has mapped and of what of its memory is resident (the samples
+ * the trace carries), and a strip of the memory it gave back (madvise,
  * munmap, a lowered break), one tick per give-back.  Small multiples: one
  * row per process, the largest few by OS calls, the rest summed in a line. */
 #include "report.h"
@@ -247,9 +248,15 @@ static double draw_process(struct strbuf *sb, const struct trace_proc *p, double
   util_fmt(t2, sizeof t2, "pid %ld: bytes mapped by tidemalloc (mmap - munmap +/- mremap)", p->pid);
   struct panel b = {top + h + 70, h, origin, p->t1, 0, 1};
   draw_panel(sb, &b, t2, "#264653", p->map_pts, p->n_map, p->peak_mapped, "nothing was mapped");
-  struct panel c = {top + 2 * (h + 70), STRIP_H, origin, p->t1, 0, 1};
+  char t3[200];
+  util_fmt(t3, sizeof t3, "pid %ld: resident in tidemalloc's memory (the kernel's count, mincore, "
+           "sampled after OS calls)", p->pid);
+  struct panel r = {top + 2 * (h + 70), h, origin, p->t1, 0, 1};
+  draw_panel(sb, &r, t3, "#2a9d8f", p->res_pts, p->n_res, p->peak_resident,
+             "no samples (a trace of tidemalloc before 0.1.0, or too short a run)");
+  struct panel c = {top + 3 * (h + 70), STRIP_H, origin, p->t1, 0, 1};
   draw_givebacks(sb, &c, p);
-  return 2 * (h + 70) + STRIP_H + 70;
+  return 3 * (h + 70) + STRIP_H + 70;
 }
 
 static int by_calls(const void *x, const void *y) {
@@ -280,7 +287,7 @@ void report_svg(const struct trace_proc *procs, size_t nprocs, const char *trace
       rest_back += rows[i]->back_bytes[op];
   }
   double h = nprocs > 1 ? PANEL_H_ROW : PANEL_H;
-  double row_h = 2 * (h + 70) + STRIP_H + 70 + 30;
+  double row_h = 3 * (h + 70) + STRIP_H + 70 + 30;
   double height = 60 + 40 + row_h * (double)nrows + (nrows < nprocs ? 30 : 0) + 20;
   char title[300];
   const char *base = strrchr(trace_name, '/');

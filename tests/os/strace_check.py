@@ -210,6 +210,11 @@ def parse_trace(path, pid):
         t, lpid, tid, op, addr, ln, ret, err, aux, req, rsz = f
         if lpid != str(pid):
             raise Fail("trace line %d: pid %s, the process was %d: %r" % (no, lpid, pid, line))
+        if op == "resident":  # a sample of resident memory, not an OS call
+            if not (re.fullmatch(r"\d+", t) and addr == "0x0" and re.fullmatch(r"\d+", ln) and ret == "0x0"
+                    and err == "0" and aux == "-" and req in REQS):
+                raise Fail("trace line %d: malformed resident sample: %r" % (no, line))
+            continue
         ok = (re.fullmatch(r"\d+", t) and re.fullmatch(r"\d+", tid) and op in OPS
               and re.fullmatch(HEX, addr) and re.fullmatch(r"\d+", ln) and re.fullmatch(HEX, ret)
               and re.fullmatch(r"\d+", err) and req in REQS and re.fullmatch(r"\d+", rsz))

@@ -401,4 +401,47 @@ else
   fail $t "tide run failed: $(head -c 200 "$tmp/rss.err")"
 fi
 
+# ---- the trace's resident samples, in tide report and its SVG ----------------
+t=tool/report-resident-samples
+cat >"$tmp/res.c" <<'EOF_C'
+#include <stdlib.h>
+#include <string.h>
+#include <malloc.h>
+#include <unistd.h>
+int main(void) {
+  enum { N = 500000 };
+  static void *v[N];
+  for (int i = 0; i < N; i++) {
+    v[i] = malloc(100);
+    if (!v[i]) return 1;
+    memset(v[i], 1, 100);
+  }
+  for (int i = 0; i < N; i++) free(v[i]);
+  malloc_trim(0);
+  usleep(5000);
+  void *p = malloc(1000); /* an OS call after the trim: a last sample */
+  free(p);
+  return 0;
+}
+EOF_C
+if ! cc -O1 "$tmp/res.c" -o "$tmp/res" 2>"$tmp/cc.err"; then
+  fail $t "cannot build the test program: $(head -c 200 "$tmp/cc.err")"
+elif ! "$tide" run --trace "$tmp/res.trace" -- "$tmp/res" >/dev/null 2>"$tmp/res.err"; then
+  fail $t "tide run failed: $(head -c 200 "$tmp/res.err")"
+elif ! "$tide" report "$tmp/res.trace" --svg "$tmp/res.svg" >"$tmp/res.rep" 2>&1; then
+  fail $t "tide report failed: $(head -c 200 "$tmp/res.rep")"
+else
+  # 500,000 blocks of 112 bytes touched: about 53 MiB resident at the crest
+  # (samples are at most one per 2 ms: the highest may come a little before
+  # it); after the trim, a few pages
+  peak=$(awk '$4 == "resident" && $6 > m {m = $6} END {print m + 0}' "$tmp/res.trace")
+  last=$(awk '$4 == "resident" {l = $6} END {print l + 0}' "$tmp/res.trace")
+  if [ "$peak" -ge $((40 << 20)) ] && [ "$peak" -le $((64 << 20)) ] && [ "$last" -le $((4 << 20)) ] &&
+     grep -q '^resident  *peak ' "$tmp/res.rep" && grep -q 'resident in tidemalloc' "$tmp/res.svg"; then
+    pass $t
+  else
+    fail $t "resident samples: peak $peak, last $last; report: $(grep -m1 '^resident' "$tmp/res.rep")"
+  fi
+fi
+
 exit $failed
