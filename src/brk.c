@@ -30,8 +30,10 @@
  *   or at its end (or at start, when units == 0);
  *   a unit in free[] belongs to no segment and no span and is not in the
  *   segment map; young[] and old[] are subsets of free[] (units that may
- *   still hold resident pages, freed in this purge epoch or an earlier
- *   one); a free unit in neither is known to be zero;
+ *   still hold resident pages: young ones wait purge_delay_ms from their
+ *   freed_ns, old ones have waited and go back at the next purge, or wait
+ *   for another try after a failed madvise); a free unit in neither is
+ *   known to be zero;
  *   segs[] marks the units that are live segments;
  *   top, if set, is the BRK segment in unit units - 1, not capped, and its
  *   commit_end is the break: it alone may move the break inside itself. */
@@ -47,7 +49,7 @@ static struct {
   uint64_t segments; /* live brk segments */
   uint64_t spans;    /* live big blocks in the brk heap */
   uint64_t purge_deadline_ns;
-  uint64_t young_last_ns; /* when the last unit joined young[] */
+  uint64_t freed_ns[BRK_UNITS_MAX]; /* a young unit: when it was freed */
   bool disabled;     /* brk failed: use mmap from now on */
   uint64_t free[BRK_WORDS], young[BRK_WORDS], old[BRK_WORDS];
   uint64_t segs[BRK_WORDS]; /* the unit is a live segment (not a span) */
@@ -253,10 +255,15 @@ tide_segment *brk_segment_new(size_t first_commit, bool grow) {
   return seg;
 }
 
+static void brk_schedule_purge_at(uint64_t deadline_ns) {
+  if (tide_opt.purge_delay_ms < 0) return;
+  if (brk_heap.purge_deadline_ns != 0 && brk_heap.purge_deadline_ns <= deadline_ns) return;
+  brk_heap.purge_deadline_ns = deadline_ns;
+  init_note_purge(deadline_ns);
+}
+
 static void brk_schedule_purge(void) {
-  if (tide_opt.purge_delay_ms < 0 || brk_heap.purge_deadline_ns != 0) return;
-  brk_heap.purge_deadline_ns = init_clock_ns() + (uint64_t)tide_opt.purge_delay_ms * 1000000u;
-  init_note_purge(brk_heap.purge_deadline_ns);
+  brk_schedule_purge_at(init_clock_ns() + (uint64_t)tide_opt.purge_delay_ms * 1000000u);
 }
 
 static void brk_pool_purge_locked(bool force);
@@ -271,7 +278,8 @@ static void brk_units_give_locked(uintptr_t addr, uint32_t count, bool resident)
   bits_set(brk_heap.free, first, count, true);
   if (resident) {
     bits_set(brk_heap.young, first, count, true);
-    brk_heap.young_last_ns = init_clock_ns();
+    uint64_t now = init_clock_ns();
+    for (uint32_t u = first; u < first + count; u++) brk_heap.freed_ns[u] = now;
   }
   if (tide_opt.purge_delay_ms == 0)
     brk_pool_purge_locked(true);
@@ -471,24 +479,36 @@ static void brk_purge_runs(uint64_t *map) {
 }
 
 static void brk_pool_purge_locked(bool force) {
-  /* The young have all waited long enough too if the last of them did:
-   * after a pause the clock may not have ticked for a long time. */
+  /* Each unit waits purge_delay_ms from its own free: a unit a program
+   * frees and takes again and again (a loop's one big block) neither holds
+   * the others back nor hurries itself.  Those whose wait is over become
+   * old and go back now, at the top by lowering the break. */
   uint64_t delay = (uint64_t)(tide_opt.purge_delay_ms > 0 ? tide_opt.purge_delay_ms : 0) * 1000000u;
-  bool ripe = force || init_clock_ns() >= brk_heap.young_last_ns + delay;
-  brk_lower_over_free_top(ripe);
-  brk_purge_runs(brk_heap.old);
-  if (ripe) brk_purge_runs(brk_heap.young);
-  /* What was freed in this epoch waits one more. */
-  bool pending = false;
+  uint64_t now = init_clock_ns(), next = 0;
   for (uint32_t w = 0; w * 64 < brk_heap.units; w++) {
-    brk_heap.old[w] |= brk_heap.young[w];
-    brk_heap.young[w] = 0;
-    if (brk_heap.old[w]) pending = true;
+    for (uint64_t y = brk_heap.young[w]; y != 0; y &= y - 1) {
+      uint32_t u = w * 64 + (uint32_t)__builtin_ctzll(y);
+      uint64_t due = brk_heap.freed_ns[u] + delay;
+      if (force || now >= due) {
+        bits_set(brk_heap.young, u, 1, false);
+        bits_set(brk_heap.old, u, 1, true);
+      } else if (next == 0 || due < next) {
+        next = due;
+      }
+    }
   }
+  brk_lower_over_free_top(force);
+  brk_purge_runs(brk_heap.old);
+  bool failed = false; /* an madvise that failed: try again later */
+  for (uint32_t w = 0; w * 64 < brk_heap.units; w++)
+    if (brk_heap.old[w]) failed = true;
   /* Clean free units at the top still go back with the break. */
   uint32_t top_free = free_top_count();
   brk_heap.purge_deadline_ns = 0;
-  if (pending || top_free > 0) brk_schedule_purge();
+  if (next != 0)
+    brk_schedule_purge_at(next);
+  else if (failed || top_free > 0)
+    brk_schedule_purge();
 }
 
 /* Called on the purge clock (and by malloc_trim with force). */

@@ -29,9 +29,8 @@ static tide_noinline void free_local_slow(tide_heap *heap, tide_page *page) {
     }
     heap_page_unfull(heap, page);
   }
-  /* More frees than blocks out: the block just pushed was free already
-   * (its key erased, so the key check let it through). */
-  if (tide_unlikely((int32_t)page_used(page) < 0)) tide_fatal("free", "double free", page->local_free);
+  /* More frees than blocks out (see free_local). */
+  if (tide_unlikely((int32_t)page->used < 0)) tide_fatal("free", "double free", page->local_free);
   if (page_used(page) == 0) page_retire(heap, page);
   /* A program that only frees must still give memory back in time.  Only
    * here, at the top: the heartbeat may free pages a caller is walking. */
@@ -61,7 +60,18 @@ static inline void free_local(tide_heap *heap, tide_page *page, tide_block *b,
    * mark makes it negative; a page with a block to free counts at least 1,
    * so the subtraction never wraps).  On x86-64 the decrement in memory and
    * the jump on its own flags, which compilers do not fuse for "<= 0". */
-  if (free_count_down(page)) free_local_slow(heap, page);
+  if (free_count_down(page)) {
+    /* The sole page of its class stays (page_retire would keep it): a
+     * malloc/free loop must not pay a call for it. */
+    if (page->flags == 0 && page->next == NULL && page->prev == NULL) {
+      /* More frees than blocks out: the block just pushed was free already
+       * (its key erased, so the key check let it through). */
+      if (tide_unlikely((int32_t)page->used < 0)) tide_fatal("free", "double free", b);
+      if (tide_unlikely(--heap->heartbeat == 0)) heap_heartbeat(heap);
+      return;
+    }
+    free_local_slow(heap, page);
+  }
 }
 
 /* Give a block back to its page: the owner's local list, or the page's

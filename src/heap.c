@@ -50,24 +50,7 @@ void heap_update_direct(tide_heap *heap, unsigned bin) {
   for (unsigned i = lo; i <= hi; i++) heap->direct[i] = page;
 }
 
-/* The only page of a class queue is kept (TIDE_PAGE_KEPT, with its extra
- * count in used); the full queue keeps none. */
-static void page_set_kept(tide_page *page, bool kept) {
-  if (((page->flags & TIDE_PAGE_KEPT) != 0) == kept) return;
-  page->flags ^= TIDE_PAGE_KEPT;
-  if (kept)
-    page->used++;
-  else
-    page->used--;
-}
-
-static void queue_mark_kept(tide_heap *heap, tide_page_queue *q) {
-  if (q != &heap->full && q->first != NULL && q->first == q->last && q->first->bin != TIDE_BIN_LARGE)
-    page_set_kept(q->first, true);
-}
-
 void heap_queue_push(tide_heap *heap, tide_page_queue *q, tide_page *page) {
-  if (q->first) page_set_kept(q->first, false);
   page->prev = NULL;
   page->next = q->first;
   if (q->first)
@@ -75,7 +58,6 @@ void heap_queue_push(tide_heap *heap, tide_page_queue *q, tide_page *page) {
   else
     q->last = page;
   q->first = page;
-  queue_mark_kept(heap, q);
   if (q != &heap->full) heap_update_direct(heap, page->bin);
 }
 
@@ -84,7 +66,6 @@ void heap_queue_append(tide_heap *heap, tide_page_queue *q, tide_page *page) {
     heap_queue_push(heap, q, page);
     return;
   }
-  page_set_kept(q->first, false);
   page->next = NULL;
   page->prev = q->last;
   q->last->next = page;
@@ -102,8 +83,6 @@ void heap_queue_remove(tide_heap *heap, tide_page_queue *q, tide_page *page) {
   else
     q->last = page->prev;
   page->next = page->prev = NULL;
-  page_set_kept(page, false);
-  queue_mark_kept(heap, q);
   if (was_first && q != &heap->full) heap_update_direct(heap, page->bin);
 }
 

@@ -273,7 +273,10 @@ void page_free(tide_heap *heap, tide_page *page) {
  * program that frees and allocates one object in a loop must not make and
  * drop a page each time); give the others back. */
 void page_retire(tide_heap *heap, tide_page *page) {
-  if (page->flags & TIDE_PAGE_KEPT) return;
+  if (page->bin != TIDE_BIN_LARGE && !(page->flags & TIDE_PAGE_IN_FULL)) {
+    tide_page_queue *q = &heap->queues[page->bin];
+    if (q->first == page && page->next == NULL) return;
+  }
   page_free(heap, page);
 }
 

@@ -52,9 +52,9 @@ static inline tide_page *page_of(tide_segment *seg, const void *p) {
   return page_lookup(seg, p);
 }
 
-/* Blocks out, without page->used's full mark and kept count. */
+/* Blocks out, without page->used's full mark. */
 static inline uint32_t page_used(const tide_page *page) {
-  return (page->used & ~TIDE_USED_FULL) - ((page->flags / TIDE_PAGE_KEPT) & 1u);
+  return page->used & ~TIDE_USED_FULL;
 }
 
 /* Parked in heap->full, or out again: the flag and used's mark together. */

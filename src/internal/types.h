@@ -133,10 +133,6 @@ struct tide_heap;
 typedef enum tide_page_flag {
   TIDE_PAGE_IN_FULL = 1, /* in heap->full: no free block when last looked at */
   TIDE_PAGE_DIRTY = 2,   /* huge: a reused mapping, not known to be zero */
-  TIDE_PAGE_KEPT = 4,    /* the only page of its class queue: used carries
-                            one extra count, so that freeing its last block
-                            does not bring used to 0 and free's fast path
-                            never stops for the page the heap keeps anyway */
 } tide_page_flag;
 
 /* One per slice, in the segment header.  Only the first slice of a page
@@ -157,8 +153,7 @@ typedef struct tide_page {
   uint32_t used;         /* blocks out (including uncollected remote frees),
                             | TIDE_USED_FULL while in heap->full: free's
                             fast path then needs one signed test for both
-                            "now empty" and "parked full" (page_used);
-                            +1 while TIDE_PAGE_KEPT */
+                            "now empty" and "parked full" (page_used) */
   uint32_t capacity;     /* blocks carved so far (free list extended lazily) */
   uint32_t block_size;   /* bytes per block; 0 if not a page head */
   uint32_t block_odd_inv; /* inverse of block_size's odd part, mod 2^32 */

@@ -17,6 +17,9 @@
  *   collide           a page mapped just above the break makes brk fail
  *   faultmid          run with fault_brk=N: brk works, then fails midway
  *   resident          tide_stats resident_bytes against /proc/self/pagemap
+ *   churn             200 MiB freed below a live block, a pause, a burst of
+ *                     small calls that free scratch blocks: the 200 MiB
+ *                     go back at the burst's first look at the clock
  */
 #include "common.h"
 
@@ -605,6 +608,57 @@ static void resident_check(const char *when, const void *big, size_t big_size) {
         (unsigned long long)got / 1024, (unsigned long long)truth / 1024);
 }
 
+/* Freed units of the brk heap below a block still in use go back by
+ * madvise after the purge delay, each unit counting from its own free:
+ * scratch blocks freed a moment ago must not hold back the 200 MiB freed
+ * long before them (bench/frag's settle phase). */
+static int mode_churn(void) {
+  t_poke(64);
+  malloc_trim(0);
+  size_t n = 200 * MiB / 64;
+  size_t rss0 = t_rss();
+  void **v = mmap(NULL, n * sizeof *v, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  REQUIRE(v != MAP_FAILED, "mmap");
+  for (size_t i = 0; i < n; i++) {
+    v[i] = malloc(64);
+    REQUIRE(v[i], "malloc(64) failed at %zu", i);
+    memset(v[i], 1, 64);
+  }
+  void *pin = malloc(64); /* at the top: the break cannot come down */
+  REQUIRE(pin, "malloc(64)");
+  for (size_t i = 0; i < n; i++) free(v[i]);
+  munmap(v, n * sizeof *v);
+  size_t rss1 = t_rss();
+  /* Long past the purge delay, a burst of small calls: the first to look
+   * at the clock gives the 200 MiB back, however recently the burst's own
+   * scratch blocks went back to the pool. */
+  sleep_ms(250);
+  /* a big block from the pool's units (below the threshold), freed: its
+   * units have waited no time at all */
+  REQUIRE(mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1, "mallopt(M_MMAP_THRESHOLD)");
+  void *big = malloc(8 * MiB);
+  REQUIRE(big, "malloc(8 MiB)");
+  memset(big, 3, 8 * MiB);
+  free(big);
+  for (int i = 0; i < 100; i++) {
+    void *a = malloc(64), *b = malloc(4000), *c = malloc(100000);
+    REQUIRE(a && b && c, "malloc");
+    memset(c, 2, 100000);
+    free(c);
+    free(b);
+    free(a);
+  }
+  size_t rss2 = t_rss();
+  printf("RSS: start %zu KiB, %zu KiB after freeing 200 MiB below a live block, %zu KiB after a pause "
+         "and 100 rounds of small calls\n", rss0 / 1024, rss1 / 1024, rss2 / 1024);
+  CHECK(rss1 > rss0 + 150 * MiB, "RSS fell at once (+%zu KiB): nothing to wait for", (rss1 - rss0) / 1024);
+  /* the 8 MiB block, freed a moment ago, may wait its own delay */
+  CHECK(rss2 <= rss0 + 24 * MiB, "the freed 200 MiB still resident after the pause: +%zu KiB",
+        (rss2 - rss0) / 1024);
+  free(pin);
+  return t_finish("churn");
+}
+
 static int mode_resident(void) {
   enum { N = 400000 };
   static void *v[N];
@@ -654,6 +708,7 @@ int main(int argc, char **argv) {
   if (!strcmp(m, "collide")) return mode_collide();
   if (!strcmp(m, "faultmid")) return mode_faultmid();
   if (!strcmp(m, "resident")) return mode_resident();
+  if (!strcmp(m, "churn")) return mode_churn();
   if (!strcmp(m, "idle")) return mode_idle(!strcmp(arg, "background"));
   fprintf(stderr, "unknown mode %s\n", m);
   return 2;

@@ -50,6 +50,8 @@ os_idle_bg() { need_tide; os_self idle background background_purge=1; }
 t_test os/idle-thread-purged-in-background os_idle_bg
 os_idle_control() { need_tide; os_self idle; }
 t_test os/idle-thread-keeps-pages-without-purger os_idle_control
+os_churn() { os_self churn; }
+t_test os/freed-units-return-despite-churn os_churn
 os_resident() { need_tide; os_self resident; }
 t_test os/resident-matches-page-tables os_resident
 os_sbrk() { os_self sbrk; }
