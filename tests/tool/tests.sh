@@ -38,6 +38,19 @@ r = E.parse(sys.argv[1]).getroot()
 print(" ".join(sorted((g.get("data-pid") for g in r.iter("{http://www.w3.org/2000/svg}g") if g.get("class") == "process"), key=int)), end=" ")
 ' "$dir/fork_exec.svg") || fail "the SVG does not parse"
   [ "$got" = "$want" ] || fail "the SVG has rows for pids '$got', the run's were '$want'"
+  # the kernel's list of the same run's processes: strace -f, tide itself left out
+  if t_have_strace; then
+    local st=$dir/fork_exec.strace
+    t_run 60 strace -f -qq -o "$st" -e trace=execve,exit_group "$T_ROOT/build/tide" run --trace "$tr.2" -- \
+      "$dir/fork_exec" >/dev/null 2>&1 || fail "tide run fork_exec under strace failed"
+    t_run 60 "$T_ROOT/build/tide" report "$tr.2" >"$dir/fork_exec.report2" 2>&1 || fail "tide report failed"
+    local tide_pid kernel
+    tide_pid=$(awk 'NR == 1 {print $1}' "$st") # its own execve comes first
+    kernel=$(awk -v t="$tide_pid" '$1 != t && $2 ~ /^exit_group\(/ {print $1}' "$st" | sort -nu | tr '\n' ' ')
+    got=$(sed -n -e 's/^pid \([0-9]*\): .*/\1/p' -e 's/^  pid \([0-9]*\) .*/\1/p' "$dir/fork_exec.report2" | sort -n | tr '\n' ' ')
+    [ -n "$kernel" ] && [ "$got" = "$kernel" ] ||
+      fail "the report lists pids '$got'; strace -f saw the processes '$kernel' under tide"
+  fi
   # one child alone: the exec'd image's 2 MiB block and the forked image's 3 MiB one
   local child
   child=$(sed -n 2p "$dir/fork_exec.pids")
