@@ -118,7 +118,13 @@ prog_figures() {
   printf '%s\n' 'create table t(a, b);' \
     'insert into t select value, randomblob(500) from generate_series(1, 20000);' \
     'create index ti on t(b);' 'select count(*) from t;' >"$d/work.sql"
-  local runs=("sort $d/lines.txt" "git -C $T_ROOT log --stat -n 300")
+  # a repository of its own (a copied tree has no .git): 40 commits of 20 files
+  local g=$d/repo i
+  git init -q "$g" && for i in $(seq 1 40); do
+    seq "$i" 2000 | split -l 100 - "$g/f$i." && git -C "$g" add -A &&
+      git -C "$g" -c user.name=t -c user.email=t@example.org commit -qm "commit $i" || break
+  done >"$d/git.log" 2>&1 || fail "cannot make the test repository: $(head -c 200 "$d/git.log")"
+  local runs=("sort $d/lines.txt" "git -C $g log --stat -n 300")
   [ -x "$T_PY311" ] && runs+=("$T_PY311 $d/work.py")
   command -v sqlite3 >/dev/null && runs+=("sqlite3 :memory: .read\ $d/work.sql")
   local run
