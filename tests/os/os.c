@@ -238,12 +238,9 @@ static int mode_trace(void) {
 
 /* ---- modes that check themselves ------------------------------------------- */
 
-static int mode_trim(int automatic) {
-  t_poke(64);
-  malloc_trim(0);
-  size_t n = 200 * MiB / 64;
-  size_t rss0 = t_rss();
-  uintptr_t brk0 = t_brk_now();
+/* n blocks of 64 bytes, block i filled with (i & 0x7f) + 1, listed in an
+ * array mapped here (not from the allocator under test). */
+static void **fill_64(size_t n) {
   void **v = mmap(NULL, n * sizeof *v, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   REQUIRE(v != MAP_FAILED, "mmap");
   for (size_t i = 0; i < n; i++) {
@@ -251,6 +248,16 @@ static int mode_trim(int automatic) {
     REQUIRE(v[i], "malloc(64) failed at %zu", i);
     memset(v[i], (int)(i & 0x7f) + 1, 64);
   }
+  return v;
+}
+
+static int mode_trim(int automatic) {
+  t_poke(64);
+  malloc_trim(0);
+  size_t n = 200 * MiB / 64;
+  size_t rss0 = t_rss();
+  uintptr_t brk0 = t_brk_now();
+  void **v = fill_64(n);
   uintptr_t brk1 = t_brk_now();
   size_t rss1 = t_rss();
   for (size_t i = 0; i < n; i++) {
@@ -617,13 +624,7 @@ static int mode_churn(void) {
   malloc_trim(0);
   size_t n = 200 * MiB / 64;
   size_t rss0 = t_rss();
-  void **v = mmap(NULL, n * sizeof *v, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  REQUIRE(v != MAP_FAILED, "mmap");
-  for (size_t i = 0; i < n; i++) {
-    v[i] = malloc(64);
-    REQUIRE(v[i], "malloc(64) failed at %zu", i);
-    memset(v[i], 1, 64);
-  }
+  void **v = fill_64(n);
   void *pin = malloc(64); /* at the top: the break cannot come down */
   REQUIRE(pin, "malloc(64)");
   for (size_t i = 0; i < n; i++) free(v[i]);
