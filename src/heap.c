@@ -40,13 +40,11 @@ static struct {
 
 /* ---- Queues and the direct table ------------------------------------------ */
 void heap_update_direct(tide_heap *heap, unsigned bin) {
-  if (bin == 0 || bin >= TIDE_BIN_COUNT || tide_bin_size[bin] > TIDE_SMALL_MAX)
-    return;
+  unsigned lo, hi;
+  if (!sizeclass_direct_range(bin, &lo, &hi)) return;
   tide_page *page = heap->queues[bin].first;
   /* Secure mode: every malloc takes the slow path, where the checks are. */
   if (page == NULL || tide_slow_only()) page = &tide_page_empty;
-  unsigned lo = bin == 1 ? 0 : tide_bin_size[bin - 1] / TIDE_ALIGN + 1;
-  unsigned hi = tide_bin_size[bin] / TIDE_ALIGN;
   for (unsigned i = lo; i <= hi; i++) heap->direct[i] = page;
 }
 

@@ -48,17 +48,24 @@ static void os_raise(_Atomic(uint64_t) *now_at, _Atomic(uint64_t) *peak_at, size
   }
 }
 
+static void os_returned(size_t bytes) {
+  tide_add(&tide_os_stats.returned, bytes);
+}
+
 static void os_committed_sub(size_t bytes) {
   atomic_fetch_sub_explicit(&tide_os_stats.committed, bytes, memory_order_relaxed);
 }
 
+/* Mapped bytes count as committed too. */
 static void os_mapped_add(size_t bytes) {
   os_raise(&tide_os_stats.mapped, &tide_os_stats.mapped_peak, bytes);
   os_raise(&tide_os_stats.committed, &tide_os_stats.committed_peak, bytes);
 }
 
-static void os_returned(size_t bytes) {
-  tide_add(&tide_os_stats.returned, bytes);
+static void os_mapped_sub(size_t bytes) {
+  atomic_fetch_sub_explicit(&tide_os_stats.mapped, bytes, memory_order_relaxed);
+  os_committed_sub(bytes);
+  os_returned(bytes);
 }
 
 void os_note_reused(size_t bytes) {
@@ -106,9 +113,7 @@ bool os_munmap(void *p, size_t size) {
   os_count(TIDE_OS_MUNMAP, size, ok);
   trace_os(TIDE_OS_MUNMAP, (uintptr_t)p, size, ok ? 0 : os_failed, err, 0);
   if (ok) {
-    atomic_fetch_sub_explicit(&tide_os_stats.mapped, size, memory_order_relaxed);
-    os_committed_sub(size);
-    os_returned(size);
+    os_mapped_sub(size);
   }
   errno = saved;
   return ok;
@@ -183,10 +188,7 @@ void *os_mremap(void *p, size_t old_size, size_t new_size, int flags,
   if (new_size > old_size) {
     os_mapped_add(new_size - old_size);
   } else {
-    atomic_fetch_sub_explicit(&tide_os_stats.mapped, old_size - new_size,
-                              memory_order_relaxed);
-    os_committed_sub(old_size - new_size);
-    os_returned(old_size - new_size);
+    os_mapped_sub(old_size - new_size);
   }
   errno = saved;
   return q;

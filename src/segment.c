@@ -91,13 +91,20 @@ tide_segment *segment_find(const void *p) {
   return NULL;
 }
 
-/* What the kernel has resident of the live segments and big mappings
- * outside [skip_lo, skip_hi) (the brk heap, which its caller measures
- * whole).  Only the map is read, never a header: a segment given back
- * meanwhile is a gap that mincore reports, not a fault. */
-uint64_t segment_resident(uintptr_t skip_lo, uintptr_t skip_hi) {
+/* What the kernel has resident of tidemalloc's memory: the brk heap from
+ * heap_start to heap_break whole (a foreign sbrk's data in it included;
+ * heap_start 0: none), then the live segments and big mappings outside it.
+ * Only the map is read, never a header: a segment given back meanwhile is
+ * a gap that mincore reports, not a fault. */
+uint64_t segment_resident(uintptr_t heap_start, uintptr_t heap_break) {
   uintptr_t lo = tide_load(&map_lo), hi = tide_load(&map_hi);
   uint64_t resident = 0;
+  uintptr_t skip_lo = 0, skip_hi = 0;
+  if (heap_start != 0 && heap_break > heap_start) {
+    resident = os_resident((void *)heap_start, heap_break - heap_start);
+    skip_lo = heap_start;
+    skip_hi = tide_align_up(heap_break, TIDE_SEGMENT_SIZE);
+  }
   for (uintptr_t unit = lo; unit < hi && unit < TIDE_MAP_BITS; unit++) {
     uintptr_t addr = unit << TIDE_SEGMENT_SHIFT;
     if ((tide_load(&tide_segmap_head[unit / 64]) >> (unit % 64) & 1) == 0) {

@@ -32,17 +32,23 @@ static void stats_raise(_Atomic(uint64_t) *peak, uint64_t now) {
   }
 }
 
+/* Blocks of bin h made: the slow path counts by bin, malloc's fast path by
+ * its direct-table index (the sizes in (16(i-1), 16i]), which it has in a
+ * register; each index belongs to one bin. */
+static uint64_t stats_bin_made(const tide_heap_stats *h, unsigned bin) {
+  uint64_t made = __atomic_load_n(&h->bin_malloc[bin], __ATOMIC_RELAXED);
+  unsigned lo, hi;
+  if (sizeclass_direct_range(bin, &lo, &hi))
+    for (unsigned i = lo; i <= hi; i++) made += __atomic_load_n(&h->direct_malloc[i], __ATOMIC_RELAXED);
+  return made;
+}
+
 static void stats_add_heap(tide_heap *heap, void *arg) {
   struct tide_stats *s = arg;
   const tide_heap_stats *h = &heap->stats;
   s->requested_bytes += __atomic_load_n(&h->requested_bytes, __ATOMIC_RELAXED);
-  uint64_t direct[TIDE_BIN_COUNT] = {0};
-  for (unsigned i = 0; i < TIDE_DIRECT_COUNT; i++)
-    direct[sizeclass_bin(i ? (size_t)i * TIDE_ALIGN : 1)] +=
-        __atomic_load_n(&h->direct_malloc[i], __ATOMIC_RELAXED);
   for (unsigned bin = 1; bin <= TIDE_BIN_LARGE; bin++) {
-    uint64_t made = __atomic_load_n(&h->bin_malloc[bin], __ATOMIC_RELAXED) +
-                    (bin < TIDE_BIN_COUNT ? direct[bin] : 0);
+    uint64_t made = stats_bin_made(h, bin);
     uint64_t freed = __atomic_load_n(&h->bin_free[bin], __ATOMIC_RELAXED);
     int64_t pages = __atomic_load_n(&h->bin_pages[bin], __ATOMIC_RELAXED);
     s->malloc_calls += made;
@@ -78,14 +84,8 @@ static int64_t stats_bin_live(const tide_heap_stats *h, unsigned bin) {
   if (bin == TIDE_BIN_LARGE + 1)
     return (int64_t)(__atomic_load_n(&h->huge_bytes_malloc, __ATOMIC_RELAXED) -
                      __atomic_load_n(&h->huge_bytes_free, __ATOMIC_RELAXED));
-  uint64_t made = __atomic_load_n(&h->bin_malloc[bin], __ATOMIC_RELAXED);
-  if (tide_bin_size[bin] <= TIDE_SMALL_MAX) { /* the sizes malloc's fast path counts */
-    unsigned lo = bin == 1 ? 0 : tide_bin_size[bin - 1] / TIDE_ALIGN + 1;
-    for (unsigned i = lo; i <= tide_bin_size[bin] / TIDE_ALIGN; i++)
-      made += __atomic_load_n(&h->direct_malloc[i], __ATOMIC_RELAXED);
-  }
   uint64_t freed = __atomic_load_n(&h->bin_free[bin], __ATOMIC_RELAXED);
-  return (int64_t)(made - freed) * (int64_t)tide_bin_size[bin];
+  return (int64_t)(stats_bin_made(h, bin) - freed) * (int64_t)tide_bin_size[bin];
 }
 
 /* All of h: read by another thread too, racing with its owner's plain
@@ -147,11 +147,8 @@ static void stats_collect(struct tide_stats *s) {
   s->mapped_peak = tide_load(&tide_os_stats.mapped_peak);
   s->huge_blocks = huge_live();
   s->committed_bytes = tide_load(&tide_os_stats.committed);
-  /* The brk heap whole (a foreign sbrk's data in it included), then the
-   * mappings: pages really resident, not committed minus purged. */
-  uintptr_t brk_end = brk.brk ? tide_align_up(brk.brk, TIDE_SEGMENT_SIZE) : 0;
-  if (brk.brk > brk.start) s->resident_bytes = os_resident((void *)brk.start, brk.brk - brk.start);
-  s->resident_bytes += segment_resident(brk.brk ? brk.start : 0, brk_end);
+  /* Pages really resident, not committed minus purged. */
+  s->resident_bytes = segment_resident(brk.brk ? brk.start : 0, brk.brk);
   s->returned_bytes = tide_load(&tide_os_stats.returned);
 #define OS_COUNTER(name, op)                                    \
   s->name.calls = tide_load(&tide_os_stats.calls[op]);         \

@@ -120,9 +120,7 @@ static void trace_resident(uint64_t now, uintptr_t brk_end) {
   if (now - last < TRACE_RESIDENT_NS || !atomic_compare_exchange_strong(&resident_last_ns, &last, now))
     return;
   uintptr_t start = (uintptr_t)__atomic_load_n(&tide_introspect.heap_start, __ATOMIC_RELAXED);
-  uint64_t resident = 0;
-  if (start != 0 && brk_end > start) resident = os_resident((void *)start, brk_end - start);
-  resident += segment_resident(start, start ? tide_align_up(brk_end, TIDE_SEGMENT_SIZE) : 0);
+  uint64_t resident = segment_resident(start, brk_end);
   char line[256];
   tide_buf b = {line, 0, sizeof(line), -1, NULL};
   trace_line_start(&b, now);

@@ -227,6 +227,7 @@ tide_hidden void heap_fork_child(void);
 extern tide_hidden const uint32_t tide_bin_size[TIDE_BIN_COUNT];
 tide_hidden unsigned sizeclass_bin(size_t size);
 tide_hidden unsigned sizeclass_page_slices(unsigned bin);
+tide_hidden bool sizeclass_direct_range(unsigned bin, unsigned *lo, unsigned *hi);
 tide_hidden unsigned sizeclass_bin_aligned(size_t size, size_t alignment);
 
 /* ---- Pages (page.c) ------------------------------------------------------ */
@@ -259,7 +260,7 @@ tide_hidden void segment_fork_prepare(void);
 tide_hidden void segment_fork_parent(void);
 tide_hidden void segment_fork_child(void);
 tide_hidden uint64_t segment_count(void);
-tide_hidden uint64_t segment_resident(uintptr_t skip_lo, uintptr_t skip_hi);
+tide_hidden uint64_t segment_resident(uintptr_t heap_start, uintptr_t heap_break);
 
 /* ---- Huge blocks (large.c) ---------------------------------------------- */
 tide_hidden void *huge_alloc(size_t size, size_t alignment);

@@ -16,26 +16,24 @@ threads_exit_churn() {
 }
 t_test threads/exit-churn threads_exit_churn
 
-# fork() against stdio's locks: eight getline threads, one fflush(NULL)
-# thread, FORKS forks (TIDE_TEST_FORKS, default 1000); a three-way deadlock
-# (fork -> stdio list lock -> a FILE's lock -> the allocator) hangs, and the
-# program's alarm turns the hang into a failure.  Default and hardened mode.
-threads_fork_stdio() {
+# threads_fork_case NAME FORKS WHAT: tests/threads/NAME.c run with FORKS
+# forks (TIDE_TEST_FORKS overrides) and a 60 s alarm, in both modes.
+threads_fork_case() {
   need_lib
-  t_cc threads/fork_stdio tests/threads/fork_stdio.c
-  local forks=${TIDE_TEST_FORKS:-1000}
-  t_prog_modes 120 "fork against stdio" "$T_BUILD/threads/fork_stdio" "$forks" 60
+  t_cc "threads/$1" "tests/threads/$1.c"
+  t_prog_modes 120 "$3" "$T_BUILD/threads/$1" "${TIDE_TEST_FORKS:-$2}" 60
 }
+
+# fork() against stdio's locks: eight getline threads, one fflush(NULL)
+# thread, FORKS forks (default 1000); a three-way deadlock (fork -> stdio
+# list lock -> a FILE's lock -> the allocator) hangs, and the program's
+# alarm turns the hang into a failure.  Default and hardened mode.
+threads_fork_stdio() { threads_fork_case fork_stdio 1000 "fork against stdio"; }
 t_test threads/fork-stdio threads_fork_stdio 280
 
 # fork() in a SIGALRM handler (every 5 ms) that interrupted malloc or free
 # in a single-threaded program: no lock may be taken, or the process waits
 # for itself.  FORKS forks (TIDE_TEST_FORKS, default 300: 5 ms apart, about
 # 2 s); a watchdog timer turns a hang into a failure.  Both modes.
-threads_fork_signal() {
-  need_lib
-  t_cc threads/fork_signal tests/threads/fork_signal.c
-  local forks=${TIDE_TEST_FORKS:-300}
-  t_prog_modes 120 "fork in a signal handler" "$T_BUILD/threads/fork_signal" "$forks" 60
-}
+threads_fork_signal() { threads_fork_case fork_signal 300 "fork in a signal handler"; }
 t_test threads/fork-signal threads_fork_signal 280

@@ -3,18 +3,26 @@
 # Wrong use: each bad program must die by SIGABRT with one clear line.
 # Sourced by tests/run.sh.
 
+# wrong_run SECONDS MODE OUT [OPTIONS]: run tests/wrong/bad.c's MODE with
+# TIDEMALLOC_OPTIONS=OPTIONS (unset if not given); stdout in OUT.out, stderr
+# in OUT.err, the status in rc; stderr's first lines echoed for the log.
+wrong_run() {
+  local secs=$1 mode=$2 out=$3
+  need_tide
+  t_cc wrong/bad tests/wrong/bad.c
+  local opts=(-u TIDEMALLOC_OPTIONS)
+  [ -n "${4-}" ] && opts=(TIDEMALLOC_OPTIONS="$4")
+  t_run "$secs" env "${opts[@]}" "$(t_preload_env)" "$T_BUILD/wrong/bad" "$mode" >"$out.out" 2>"$out.err"
+  rc=$?
+  echo "--- stdout"; cat "$out.out"; echo "--- stderr"; head -n 20 "$out.err"; echo "--- status $rc"
+}
+
 # wrong_case MODE REGEX [OPTIONS]: REGEX matches the message after
 # "tidemalloc: "; the string PTR in it stands for the pointer the program
 # printed.  OPTIONS: TIDEMALLOC_OPTIONS for the run (none if not given).
 wrong_case() {
   local mode=$1 want=$2 out=$T_BUILD/wrong/$1${3:+.$3}
-  need_tide
-  t_cc wrong/bad tests/wrong/bad.c
-  local opts=(-u TIDEMALLOC_OPTIONS)
-  [ -n "${3-}" ] && opts=(TIDEMALLOC_OPTIONS="$3")
-  t_run 20 env "${opts[@]}" "$(t_preload_env)" "$T_BUILD/wrong/bad" "$mode" >"$out.out" 2>"$out.err"
-  rc=$?
-  echo "--- stdout"; cat "$out.out"; echo "--- stderr"; cat "$out.err"; echo "--- status $rc"
+  wrong_run 20 "$mode" "$out" "${3-}"
   local ptr
   ptr=$(sed -n 's/^ptr=//p' "$out.out")
   [ -n "$ptr" ] || fail "the bad program died before misusing the pointer ($(t_status_str $rc))"
@@ -65,13 +73,7 @@ wrong_modes() {
 # ("intact"), or die by abort() after one 'tidemalloc: ' line.
 wrong_intact() {
   local mode=$1 out=$T_BUILD/wrong/$1${2:+.$2}
-  need_tide
-  t_cc wrong/bad tests/wrong/bad.c
-  local opts=(-u TIDEMALLOC_OPTIONS)
-  [ -n "${2-}" ] && opts=(TIDEMALLOC_OPTIONS="$2")
-  t_run 60 env "${opts[@]}" "$(t_preload_env)" "$T_BUILD/wrong/bad" "$mode" >"$out.out" 2>"$out.err"
-  rc=$?
-  echo "--- stdout"; cat "$out.out"; echo "--- stderr"; head -n 20 "$out.err"; echo "--- status $rc"
+  wrong_run 60 "$mode" "$out" "${2-}"
   local bad
   bad=$(grep -Ev '^tidemalloc: [a-z_]+\(\): [a-z -]+ 0x[0-9a-f]+$' "$out.err" | grep -c .)
   [ "$bad" -eq 0 ] || fail "$mode${2:+ ($2)}: stderr has $bad lines that are not one-line reports: $(grep -Ev '^tidemalloc: ' "$out.err" | head -n 2 | tr '\n' '|')"
