@@ -28,15 +28,6 @@ unsigned sizeclass_bin(size_t size) {
 }
 
 /* Slices per page: enough for at least 8 blocks, one slice for small ones. */
-/* The direct-table indexes of bin (request sizes in (16(i-1), 16i]), *lo to
- * *hi; false for a bin above TIDE_SMALL_MAX, which has none. */
-bool sizeclass_direct_range(unsigned bin, unsigned *lo, unsigned *hi) {
-  if (bin == 0 || bin >= TIDE_BIN_COUNT || tide_bin_size[bin] > TIDE_SMALL_MAX) return false;
-  *lo = bin == 1 ? 0 : tide_bin_size[bin - 1] / TIDE_ALIGN + 1;
-  *hi = tide_bin_size[bin] / TIDE_ALIGN;
-  return true;
-}
-
 unsigned sizeclass_page_slices(unsigned bin) {
   size_t bytes = (size_t)tide_bin_size[bin] * 8;
   if (bytes <= TIDE_SLICE_SIZE) return 1;

@@ -227,7 +227,14 @@ tide_hidden void heap_fork_child(void);
 extern tide_hidden const uint32_t tide_bin_size[TIDE_BIN_COUNT];
 tide_hidden unsigned sizeclass_bin(size_t size);
 tide_hidden unsigned sizeclass_page_slices(unsigned bin);
-tide_hidden bool sizeclass_direct_range(unsigned bin, unsigned *lo, unsigned *hi);
+/* The direct-table indexes of bin (request sizes in (16(i-1), 16i]), *lo to
+ * *hi; false for a bin above TIDE_SMALL_MAX, which has none. */
+static inline bool sizeclass_direct_range(unsigned bin, unsigned *lo, unsigned *hi) {
+  if (bin == 0 || bin >= TIDE_BIN_COUNT || tide_bin_size[bin] > TIDE_SMALL_MAX) return false;
+  *lo = bin == 1 ? 0 : tide_bin_size[bin - 1] / TIDE_ALIGN + 1;
+  *hi = tide_bin_size[bin] / TIDE_ALIGN;
+  return true;
+}
 tide_hidden unsigned sizeclass_bin_aligned(size_t size, size_t alignment);
 
 /* ---- Pages (page.c) ------------------------------------------------------ */
