@@ -146,7 +146,7 @@ static inline void *alloc_fast(size_t size, tide_request req) {
     tide_page *page = heap->direct[idx];
     tide_block *b = page->free;
     if (tide_likely(block_in_page_segment(page, b))) {
-      page->free = block_decode(b->next_encoded, b);
+      page->free = block_decode(b->next_encoded);
       block_mark_live(b);
       page->used++;
       heap->stats.requested_bytes += size;

@@ -52,7 +52,7 @@ done:
  * whether anything more is to be done. */
 static inline void free_local(tide_heap *heap, tide_page *page, tide_block *b,
                               uintptr_t key) {
-  b->next_encoded = block_encode(page->local_free, b);
+  b->next_encoded = block_encode(page->local_free);
   if (TIDE_CHECKS) b->freed_key = key; /* block_freed_key(b), computed once */
   page->local_free = b;
   free_count(heap, page);

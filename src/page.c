@@ -59,7 +59,7 @@ static void page_extend_shuffled(tide_page *page, uint8_t *first, uint32_t count
   tide_block *next = page->free;
   for (uint32_t i = 0; i < count; i++) {
     tide_block *b = (tide_block *)(first + (size_t)order[i] * page->block_size);
-    b->next_encoded = block_encode(next, b);
+    b->next_encoded = block_encode(next);
     next = b;
   }
   page->free = next;
@@ -83,10 +83,10 @@ bool page_extend(tide_page *page) {
   tide_block *b = (tide_block *)first;
   for (uint32_t i = 1; i < count; i++) {
     tide_block *next = (tide_block *)(first + i * bs);
-    b->next_encoded = block_encode(next, b);
+    b->next_encoded = block_encode(next);
     b = next;
   }
-  b->next_encoded = block_encode(page->free, b);
+  b->next_encoded = block_encode(page->free);
   page->free = (tide_block *)first;
   __atomic_store_n(&page->capacity, page->capacity + count, __ATOMIC_RELAXED);
   return true;
@@ -100,7 +100,7 @@ static void free_remote_push(tide_segment *seg, tide_page *page, tide_block *fir
   uintptr_t old = tide_load(&page->thread_free), next;
   bool wake;
   do {
-    last->next_encoded = block_encode((tide_block *)(old & ~TIDE_TF_FLAGS), last);
+    last->next_encoded = block_encode((tide_block *)(old & ~TIDE_TF_FLAGS));
     wake = (old & TIDE_TF_FLAGS) == TIDE_TF_FULL;
     next = (uintptr_t)first | (old & TIDE_TF_FLAGS) | (wake ? TIDE_TF_WAKING : 0);
   } while (!atomic_compare_exchange_weak(&page->thread_free, &old, next));
@@ -145,7 +145,7 @@ void page_free_remote(tide_heap *heap, tide_segment *seg, tide_page *page, tide_
   block_mark_freed(b);
   remote_batch *rb = &page_tls_batch;
   if (rb->page == page) {
-    b->next_encoded = block_encode(rb->first, b);
+    b->next_encoded = block_encode(rb->first);
     rb->first = b;
     if (++rb->count >= REMOTE_BATCH) page_remote_flush();
     return;
@@ -184,7 +184,7 @@ void page_collect(tide_page *page) {
     count++;
   if (tide_unlikely(count > page_used(page)))
     tide_fatal("free", "corrupted remote free list in page", page_start(page));
-  last->next_encoded = block_encode(page->free, last);
+  last->next_encoded = block_encode(page->free);
   page->free = first;
   page->used -= count;
 }
@@ -199,7 +199,7 @@ _Noreturn void page_free_list_corrupt(const tide_page *page, const tide_block *b
   for (uint32_t i = 0; i < page->capacity; i++) {
     const tide_block *b = (const tide_block *)(start + (size_t)i * page->block_size);
     if (tide_unlikely(tide_valgrind)) VALGRIND_MAKE_MEM_DEFINED(b, sizeof(*b));
-    if (block_decode(b->next_encoded, b) == bad) tide_fatal("malloc", "corrupted free list at", b);
+    if (block_decode(b->next_encoded) == bad) tide_fatal("malloc", "corrupted free list at", b);
   }
   tide_fatal("malloc", "corrupted free list at", bad);
 }

@@ -111,19 +111,23 @@ static inline tide_page *page_of_block(tide_segment *seg, const void *p) {
   return page_block_valid(page, p) ? page : NULL;
 }
 
-/* Links are stored as glibc's safe-linking does, with the process's secret
- * besides: next ^ (the link's own address >> 12) ^ secret.  A word the
- * program writes over a free block decodes to an address outside the
- * segment (block_next's check) unless it knows the secret, and a link
- * copied from one free block into another decodes wrong as well. */
-static inline uintptr_t block_encode(const tide_block *next,
-                                     const tide_block *at) {
+/* Links are stored xored with the process's secret.  A word the program
+ * writes over a free block (zeros, a small number, a pointer of its own)
+ * decodes to an address outside the segment, which block_next and malloc's
+ * fast path check, unless the writer knows the secret: a stray write
+ * through a dangling pointer is caught when the list is next used, not
+ * followed.  The block's own address is not mixed in (glibc's safe-linking
+ * mixes address >> 12): under a same-segment check it changes only a
+ * link's low bits, so it caught nothing more, at three instructions on
+ * each side of a malloc/free pair.  Resisting a program that reads freed
+ * blocks to forge links is the hardened mode's work. */
+static inline uintptr_t block_encode(const tide_block *next) {
   if (!TIDE_CHECKS) return (uintptr_t)next;
-  return (uintptr_t)next ^ ((uintptr_t)at >> 12) ^ tide_list_secret;
+  return (uintptr_t)next ^ tide_list_secret;
 }
-static inline tide_block *block_decode(uintptr_t enc, const tide_block *at) {
+static inline tide_block *block_decode(uintptr_t enc) {
   if (!TIDE_CHECKS) return (tide_block *)enc;
-  return (tide_block *)(enc ^ ((uintptr_t)at >> 12) ^ tide_list_secret);
+  return (tide_block *)(enc ^ tide_list_secret);
 }
 /* The freed key: written when a block is freed (by any thread, in any
  * mode), cleared when it is handed out, so that a second free of it is
@@ -155,7 +159,7 @@ static inline bool block_looks_freed(const tide_block *b) {
 
 /* The next free block after b, checked: a list never leaves its segment. */
 static inline tide_block *block_next(const tide_block *b) {
-  tide_block *next = block_decode(b->next_encoded, b);
+  tide_block *next = block_decode(b->next_encoded);
   if (TIDE_CHECKS && tide_unlikely(((uintptr_t)next ^ (uintptr_t)b) >> TIDE_SEGMENT_SHIFT) &&
       next != NULL)
     tide_fatal("malloc", "corrupted free list at", b);

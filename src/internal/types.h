@@ -106,8 +106,8 @@
 #define TIDE_TAG_NEVER 0xffff
 
 /* ---- Blocks -------------------------------------------------------------- */
-/* A free block.  next is stored encoded with its own address and the
- * process's secret (block_encode) so that a stray write through a dangling
+/* A free block.  next is stored xored with the process's secret
+ * (block_encode) so that a stray write through a dangling
  * pointer is caught when the list is next used (it no longer points into
  * the segment), not followed.  freed_key marks a block as free with a key
  * of its own address (block_freed_key): only a free writes it, so a free()
