@@ -183,6 +183,30 @@ static tide_noinline void free_generic(void *p, const char *func) {
   free_release(heap, seg, page, b);
 }
 
+/* A block of another thread's heap, from free_block: a heap's tag on p's
+ * unit means a segment of a heap starts there (blocks of classes and large
+ * pages, never a big block), so the block goes to its page's remote batch
+ * without the segment-map walk, the big-block table and free_generic's
+ * frame: a cross-thread free costs half the instructions.  Anything else,
+ * or anything that fails a check, is free_generic's, which checks again
+ * and reports. */
+static tide_noinline void free_other(void *p, const char *func) {
+  uint16_t tag = segmap_fast_tag(p);
+  if (tide_likely(tag >= TIDE_TAG_FIRST && tag != TIDE_TAG_NEVER)) {
+    tide_segment *seg = segment_of(p);
+    tide_page *page = page_lookup(seg, p);
+    tide_heap *heap = heap_get();
+    if (tide_likely(page_block_valid(page, p) && !block_has_freed_key(p) &&
+                    seg->heap != heap && !heap->is_empty_heap)) {
+      free_count(heap, page);
+      if (page->bin == TIDE_BIN_LARGE) heap->stats.large_bytes_free += page->block_size;
+      page_free_remote(heap, seg, page, p);
+      return;
+    }
+  }
+  free_generic(p, func);
+}
+
 /* The fast path: a valid block of the calling thread's own heap.  Anything
  * else, a bad pointer included, goes to free_generic, so that this path
  * makes no call but a tail call. */
@@ -198,8 +222,10 @@ static inline __attribute__((always_inline)) void free_block(void *p, const char
       free_local(heap, page, p, key);
       return;
     }
+    free_generic(p, func);
+    return;
   }
-  free_generic(p, func);
+  free_other(p, func);
 }
 
 void tide_free(void *p) { free_block(p, "free"); }
