@@ -134,7 +134,7 @@ tide_block *secure_pop(tide_page *page) {
   /* Too few to choose from (a page that has handed most of its blocks out,
    * or one block freed into an empty page): carve more, while the page has
    * room, so that the block freed last is one of many. */
-  while (n < SECURE_PICK / 2 && page_extend(page)) n = secure_gather(page, &w);
+  while (n < SECURE_PICK && page_extend(page)) n = secure_gather(page, &w);
   if (n == 0) return NULL;
   unsigned k = (unsigned)(page_random() % n);
   tide_block *b = cand[k];
