@@ -37,7 +37,7 @@ RELEASE := $(BASE) -O2 -fno-tree-slp-vectorize -DTIDE_DEBUG=0 -DTIDE_OVERRIDE=1 
 CHECKED := $(BASE) -O1 -DTIDE_DEBUG=1 $(CFLAGS)
 
 CORE := os brk segment sizeclass page heap large alloc free api options stats \
-        trace fmt init
+        trace fmt init secure
 HEADERS := $(wildcard src/internal/*.h) include/tidemalloc.h
 OBJ := $(CORE:%=$(BUILD)/obj/%.o) $(BUILD)/obj/override.o
 PREFIXED_OBJ := $(CORE:%=$(BUILD)/prefixed/%.o)

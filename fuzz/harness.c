@@ -29,10 +29,35 @@
  *   slot: 1 byte (% SLOTS); align: 1 byte (2^(4 + b % 9): 16..4096, or,
  *   when b >= 0xF0, 2^(13 + b % 10): 8 KiB..4 MiB); size: 3 bytes, see
  *   size_decode (a range selector and a 16-bit value).
+ *
+ * harness-corrupt (built with -DFUZZ_CORRUPT=1, fuzz/run.sh --corrupt) adds
+ * operations that write where a buggy program writes, between the calls:
+ *   SMASH_FREED which off value8    into a block freed earlier (a dangling
+ *                                   pointer: the last DANGLING freed blocks)
+ *   SMASH_NEAR  slot where value8   just below or past a live block, big
+ *                                   blocks' headers and ends included
+ *   FORGE       which which slot    (secure mode) a freed block's first word
+ *                                   ^= (other freed block ^ live block): the
+ *                                   link, if it led to the other, now leads
+ *                                   to the live block
+ * In the default mode, whose links are only checked to stay in their
+ * segment, a write is one whole word of the input's: a word the program
+ * does not know the secret for.  In secure mode also single bytes, and
+ * FORGE.  Writes go only where memory is mapped and writable (probed), and
+ * never into the first 64 KiB of a 4 MiB unit (a segment's header and
+ * secure mode's bitmaps) but for a big block's own header below it, which
+ * tidemalloc never reads.  Then either the allocator goes on working or
+ * it reports the damage (tide_fatal: "tidemalloc: ..." and abort); the
+ * harness's SIGABRT handler ends the process with status 0 after such a
+ * report (libFuzzer's -fork mode starts another), and anything else -- a
+ * fault in the allocator, a sanitizer report, an abort without a report, a
+ * hang -- is a crash.  Once an input has written, the blocks' patterns are
+ * not checked (the program broke them itself).
  */
 #include "../tests/common.h" /* defines _GNU_SOURCE first */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -40,6 +65,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tidemalloc.h"
 
@@ -51,6 +77,13 @@
 #endif
 
 static int verbose = FUZZ_VERBOSE;
+
+#ifndef FUZZ_CORRUPT
+#define FUZZ_CORRUPT 0
+#endif
+/* harness-corrupt: this input has written over memory it does not own, so
+ * block contents are the program's own doing, not the allocator's. */
+static bool smashed;
 
 #define DIE(...)                                                   \
   do {                                                             \
@@ -187,6 +220,7 @@ static void block_fill(unsigned slot, unsigned char *p, size_t size, size_t alig
 static void block_check(unsigned slot, const char *why) {
   live *l = &table[slot];
   if (!l->p) return;
+  if (smashed) return;
   size_t bad = pat_check(l->p, l->size, l->tag);
   if (bad != (size_t)-1)
     DIE("%s: slot %u block %p size %zu: byte %zu changed", why, slot, (void *)l->p,
@@ -242,7 +276,7 @@ static void *helper_main(void *arg) {
 
     unsigned char *out = NULL;
     if (r.kind == REQ_FREE) {
-      size_t bad = pat_check(r.p, r.size, r.tag);
+      size_t bad = __atomic_load_n(&smashed, __ATOMIC_RELAXED) ? (size_t)-1 : pat_check(r.p, r.size, r.tag);
       if (bad != (size_t)-1)
         DIE("remote free: slot %u block %p size %zu: byte %zu changed", r.slot,
             (void *)r.p, r.size, bad);
@@ -400,14 +434,30 @@ enum {
   OP_REALLOC_SAME,
   OP_FREE_NULL,
   OP_BURST,
+#if FUZZ_CORRUPT
+  OP_SMASH_FREED,
+  OP_SMASH_NEAR,
+  OP_FORGE,
+#endif
   OP_COUNT
 };
+
+#if FUZZ_CORRUPT
+static void dangling_note(const unsigned char *p, size_t size);
+#else
+static void dangling_note(const unsigned char *p, size_t size) {
+  (void)p;
+  (void)size;
+}
+#endif
 
 static void slot_free(unsigned slot) {
   live *l = &table[slot];
   if (!l->p) return;
   block_check(slot, "free");
+  size_t size = l->size;
   tide_free(l->p);
+  dangling_note(l->p, size); /* harness-corrupt keeps the pointer */
   l->p = NULL;
 }
 
@@ -430,7 +480,7 @@ static void do_calloc(unsigned slot, size_t size, unsigned split) {
   if (!p) DIE("calloc(%zu, %zu) returned NULL", count, each);
   check_align(p, 0, "calloc");
   check_usable(p, size, "calloc");
-  size_t nz = zero_check(p, size);
+  size_t nz = smashed ? (size_t)-1 : zero_check(p, size);
   if (nz != (size_t)-1)
     DIE("calloc(%zu, %zu) = %p: byte %zu is %#x, not 0", count, each, (void *)p, nz, p[nz]);
   block_fill(slot, p, size, 0);
@@ -458,7 +508,7 @@ static void do_realloc(unsigned slot, size_t size) {
   check_align(q, 0, "realloc");
   check_usable(q, size, "realloc");
   size_t keep = l->size < size ? l->size : size;
-  size_t bad = pat_check(q, keep, l->tag);
+  size_t bad = smashed ? (size_t)-1 : pat_check(q, keep, l->tag);
   if (bad != (size_t)-1)
     DIE("realloc(%p size %zu -> %zu) = %p: preserved byte %zu differs", (void *)l->p,
         l->size, size, (void *)q, bad);
@@ -559,9 +609,169 @@ static const char *op_name(unsigned op) {
   static const char *names[] = {"malloc", "calloc", "realloc", "free", "aligned_alloc",
                                 "posix_memalign", "memalign", "usable", "trim",
                                 "remote_free", "remote_alloc", "swap", "free_sized",
-                                "option", "check_all", "realloc_same", "free_null", "burst"};
+                                "option", "check_all", "realloc_same", "free_null", "burst",
+                                "smash_freed", "smash_near", "forge"};
   return op < OP_COUNT ? names[op] : "?";
 }
+
+/* ---- harness-corrupt: the program's own wild writes ---------------------- */
+#if FUZZ_CORRUPT
+#include <sys/uio.h>
+
+#define DANGLING 16
+#define UNIT ((uintptr_t)4 << 20)
+#define HEADER_SLICE ((uintptr_t)64 << 10)
+#define BIN_MAX ((size_t)128 << 10)
+
+typedef struct dangling {
+  unsigned char *p;
+  size_t size;
+} dangling;
+static dangling dangle[DANGLING]; /* the last blocks freed by slot_free */
+static unsigned dangle_next;
+static bool secure_mode; /* TIDEMALLOC_OPTIONS has secure=1 */
+static unsigned long inputs_run;
+
+/* Blocks of a class and large pages only: they never lie in the first
+ * 64 KiB of their unit, which holds a segment's header once the unit is a
+ * segment again (a freed big block's memory may become one). */
+static void dangling_note(const unsigned char *p, size_t size) {
+  if (((uintptr_t)p & (UNIT - 1)) < HEADER_SLICE) return;
+  dangle[dangle_next++ % DANGLING] = (dangling){(unsigned char *)p, size};
+}
+
+/* Write n bytes at dst if all of them are mapped writable, through the
+ * kernel (process_vm_writev fails with EFAULT where a store would fault: a
+ * guard page, memory given back, a read-only neighbour). */
+static bool poke(void *dst, const void *src, size_t n) {
+  if (((uintptr_t)dst & (UNIT - 1)) < HEADER_SLICE ||
+      (((uintptr_t)dst + n - 1) & (UNIT - 1)) < HEADER_SLICE)
+    return false;
+  struct iovec l = {(void *)src, n}, r = {dst, n};
+  if (process_vm_writev(getpid(), &l, 1, &r, 1, 0) != (ssize_t)n) return false;
+  __atomic_store_n(&smashed, true, __ATOMIC_RELAXED);
+  return true;
+}
+
+/* poke for a big block's own header, just below it: tidemalloc keeps
+ * what it needs of a big block out of line and never reads the header. */
+static bool poke_header(unsigned char *block, void *dst, const void *src, size_t n) {
+  if ((uintptr_t)dst / UNIT != (uintptr_t)block / UNIT) return false;
+  struct iovec l = {(void *)src, n}, r = {dst, n};
+  if (process_vm_writev(getpid(), &l, 1, &r, 1, 0) != (ssize_t)n) return false;
+  __atomic_store_n(&smashed, true, __ATOMIC_RELAXED);
+  return true;
+}
+
+static uint64_t rd64(reader *r) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++) v |= (uint64_t)rd8(r) << (8 * i);
+  return v;
+}
+
+/* Into a block freed earlier: a whole word at a word offset (any mode), or
+ * in secure mode a single byte at any offset, of the block's first 64. */
+static void do_smash_freed(unsigned which, reader *r) {
+  unsigned off = rd8(r);
+  uint64_t v = rd64(r);
+  ring_drain(); /* no free in flight that could give the memory back */
+  dangling *d = &dangle[which % DANGLING];
+  if (!d->p) return;
+  size_t span = d->size < 64 ? d->size : 64;
+  if (span < 8) span = 8; /* a block is at least 16 bytes */
+  if (secure_mode && (off & 0x80)) {
+    unsigned char b = (unsigned char)v;
+    poke(d->p + (off & 0x7f) % span, &b, 1);
+  } else {
+    poke(d->p + ((off % span) & ~7u), &v, 8);
+  }
+  if (verbose) fprintf(stderr, "smash_freed %p off %u\n", (void *)d->p, off);
+}
+
+/* Just below or just past a live block: the bytes a small overflow or
+ * underflow reaches (the neighbour, secure mode's canary, a guard page, a
+ * big block's header). */
+static void do_smash_near(unsigned slot, reader *r) {
+  unsigned where = rd8(r);
+  uint64_t v = rd64(r);
+  ring_drain();
+  live *l = &table[slot];
+  if (!l->p) return;
+  size_t u = tide_malloc_usable_size(l->p);
+  size_t k = (size_t)(where >> 2) % 8; /* which word */
+  unsigned char *at;
+  if (where & 1)
+    at = l->p + u + 8 * k; /* past the usable bytes */
+  else
+    at = l->p - 8 * (k + 1); /* below the block */
+  if (verbose) fprintf(stderr, "smash_near slot %u %p at %p\n", slot, (void *)l->p, (void *)at);
+  if (secure_mode && (where & 2)) {
+    unsigned char b = (unsigned char)v;
+    at += (where >> 5) % 8;
+    if (!poke(at, &b, 1) && at < l->p && u > BIN_MAX) poke_header(l->p, at, &b, 1);
+    return;
+  }
+  if (!poke(at, &v, 8) && at < l->p && u > BIN_MAX) poke_header(l->p, at, &v, 8);
+}
+
+/* Secure mode: a dangling read of two freed blocks and a write through one
+ * of them.  If a's link led to b, it now leads to the live block. */
+static void do_forge(unsigned a, reader *r) {
+  unsigned b = rd8(r) % DANGLING, slot = rd8(r) % SLOTS;
+  a %= DANGLING;
+  ring_drain();
+  if (!secure_mode || !dangle[a].p || !dangle[b].p || !table[slot].p) return;
+  uintptr_t link;
+  if (((uintptr_t)dangle[a].p & (UNIT - 1)) < HEADER_SLICE) return;
+  struct iovec lv = {&link, sizeof link}, rv = {dangle[a].p, sizeof link};
+  /* read through the kernel too: the memory may be gone */
+  if (process_vm_readv(getpid(), &lv, 1, &rv, 1, 0) != (ssize_t)sizeof link) return;
+  link ^= (uintptr_t)dangle[b].p ^ (uintptr_t)table[slot].p;
+  poke(dangle[a].p, &link, sizeof link);
+  if (verbose) fprintf(stderr, "forge %p -> %p\n", (void *)dangle[a].p, (void *)table[slot].p);
+}
+
+/* tide_fatal is wrapped (-Wl,--wrap=tide_fatal): a report on its way out is
+ * the allocator doing its job, and the SIGABRT that follows ends the
+ * process cleanly; libFuzzer's -fork mode starts another.  An abort
+ * without a report (an internal assert, libc) stays a crash. */
+static volatile sig_atomic_t fatal_reported;
+_Noreturn void __real_tide_fatal(const char *func, const char *what, const void *addr);
+_Noreturn void __wrap_tide_fatal(const char *func, const char *what, const void *addr);
+_Noreturn void __wrap_tide_fatal(const char *func, const char *what, const void *addr) {
+  fatal_reported = 1;
+  __real_tide_fatal(func, what, addr);
+}
+
+static void on_abort(int sig) {
+  if (!fatal_reported) {
+    signal(sig, SIG_DFL);
+    raise(sig);
+    return;
+  }
+  /* libFuzzer's -fork parent reads the executions from the job's log. */
+  char line[96];
+  int n = snprintf(line, sizeof line,
+                   "harness-corrupt: tidemalloc reported the damage\n"
+                   "stat::number_of_executed_units: %lu\n",
+                   inputs_run);
+  if (n > 0) (void)!write(2, line, (size_t)n);
+  _exit(0);
+}
+
+static void corrupt_init(void) {
+  static bool done;
+  if (done) return;
+  done = true;
+  const char *o = getenv("TIDEMALLOC_OPTIONS");
+  secure_mode = o && strstr(o, "secure=1");
+  /* After libFuzzer's and ASan's own handlers are in place: ours wins. */
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_abort;
+  sigaction(SIGABRT, &sa, NULL);
+}
+#endif
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argc;
@@ -577,6 +787,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   unsigned ops = 0;
   request_spent = 0;
   oversize_spent = false;
+#if FUZZ_CORRUPT
+  corrupt_init();
+  inputs_run++;
+  __atomic_store_n(&smashed, false, __ATOMIC_RELAXED);
+  memset(dangle, 0, sizeof dangle); /* the last input's blocks may be anything now */
+#endif
   while (r.i < r.n && ops < 4096) {
     unsigned op = rd8(&r) % OP_COUNT;
     unsigned slot = rd8(&r) % SLOTS;
@@ -673,7 +889,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       size_t want = (slot & 1) || l->size == 0 ? u : l->size; /* realloc(p, 0) frees */
       unsigned char *q = tide_realloc(l->p, want);
       if (!q) DIE("realloc to the same size returned NULL");
-      size_t bad = pat_check(q, l->size, l->tag);
+      size_t bad = smashed ? (size_t)-1 : pat_check(q, l->size, l->tag);
       if (bad != (size_t)-1) DIE("realloc to the same size: byte %zu changed", bad);
       check_align(q, 0, "realloc_same");
       l->p = q;
@@ -707,7 +923,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       for (unsigned k = 0; k < count; k++) {
         unsigned j = (order & 1) ? count - 1 - k : (order & 2) ? (k * 7) % count : k;
         if ((order & 2) && count % 7 == 0) j = k;
-        size_t bad = pat_check(blk[j], sz, make_tag(j, sz, generation));
+        size_t bad = smashed ? (size_t)-1 : pat_check(blk[j], sz, make_tag(j, sz, generation));
         if (bad != (size_t)-1) DIE("burst block %u (%zu bytes): byte %zu changed", j, sz, bad);
         if ((order & 4) && (k & 1)) {
           ring_push((request){REQ_FREE, blk[j], sz, make_tag(j, sz, generation), 99});
@@ -717,6 +933,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       }
       break;
     }
+#if FUZZ_CORRUPT
+    case OP_SMASH_FREED: /* the slot byte chooses the freed block */
+      do_smash_freed(slot, &r);
+      break;
+    case OP_SMASH_NEAR:
+      do_smash_near(slot, &r);
+      break;
+    case OP_FORGE:
+      do_forge(slot, &r);
+      break;
+#endif
     }
   }
 

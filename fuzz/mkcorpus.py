@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""Write the seed corpus of fuzz/harness.c into fuzz/corpus/.
+"""Write the seed corpus of fuzz/harness.c into fuzz/corpus/, and
+harness-corrupt's own seeds (which also write over memory) into
+fuzz/corpus-corrupt/.
 
 Each seed is a small program in the harness's input language (see the
 comment at the top of fuzz/harness.c).  Run from anywhere:
@@ -194,14 +196,96 @@ def seeds():
     return s
 
 
+# harness-corrupt's operations follow the others (harness.c, FUZZ_CORRUPT).
+CORRUPT_OP = {"smash_freed": len(OPS), "smash_near": len(OPS) + 1, "forge": len(OPS) + 2}
+
+
+def smash_freed(which, off, value):
+    """A word (off < 0x80: at off rounded down to 8) or, in secure mode, a
+    byte (off | 0x80) of the which-th last freed block."""
+    return bytes([CORRUPT_OP["smash_freed"], which, off]) + value.to_bytes(8, "little")
+
+
+def smash_near(slot, where, value):
+    """where bit 0: past the usable bytes, else below; bit 1 (secure): one
+    byte; bits 2..4: which word; bits 5..7: which byte."""
+    return bytes([CORRUPT_OP["smash_near"], slot, where]) + value.to_bytes(8, "little")
+
+
+def forge(a, b, slot):
+    return bytes([CORRUPT_OP["forge"], a, b, slot])
+
+
+def corrupt_seeds():
+    s = {}
+    rnd = random.Random(20261202)
+    # a word, then a byte, into freed blocks that are then reused
+    for kind, off in (("word", 0), ("key", 8), ("byte", 0x80), ("byte-key", 0x88)):
+        b = b""
+        for i in range(8):
+            b += op("malloc", i, size(100))
+        for i in range(4):
+            b += op("free", i)
+        for w in range(4):
+            b += smash_freed(w, off, rnd.getrandbits(64))
+        b += op("trim", 1)  # the quarantine flushed: the blocks are on lists
+        for w in range(4):
+            b += smash_freed(w, off, rnd.getrandbits(64))
+        for i in range(8, 40):
+            b += op("malloc", i, size(100))
+        s["freed-" + kind] = b
+    # past and below live blocks of a class: the neighbour, the canary
+    b = b""
+    for i in range(6):
+        b += op("malloc", i, size(24 + 16 * i))
+    for i in range(6):
+        b += smash_near(i, 1 if i % 2 else 0, rnd.getrandbits(64))
+        b += smash_near(i, 3, rnd.getrandbits(64))
+    for i in range(6):
+        b += op("free", i)
+    s["near-small"] = b
+    # a big block's header below it and the bytes past its end
+    b = op("malloc", 0, size(1000000)) + op("malloc", 1, size(262144))
+    for where in (0, 1, 4 * 7, 4 * 7 + 1, 2, 3):
+        b += smash_near(0, where, rnd.getrandbits(64)) + smash_near(1, where, rnd.getrandbits(64))
+    b += op("realloc", 0, size(64 * 64 * 500)) + op("free", 0) + op("free", 1)
+    s["near-big"] = b
+    # a forged link to a live block (secure mode)
+    b = b""
+    for i in range(12):
+        b += op("malloc", i, size(100))
+    for i in range(8):
+        b += op("free", i)
+    b += op("trim", 1)
+    for a in range(4):
+        b += forge(a, a + 1, 10)
+    for i in range(12, 60):
+        b += op("malloc", i, size(100))
+    s["forge-live"] = b
+    # remote frees, then their blocks written
+    b = b""
+    for i in range(8):
+        b += op("malloc", i, size(48))
+    for i in range(8):
+        b += op("remote_free", i)
+    b += op("check_all")
+    for w in range(8):
+        b += smash_freed(w, 0, rnd.getrandbits(64))
+    for i in range(8, 30):
+        b += op("malloc", i, size(48))
+    s["remote-freed"] = b
+    return s
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
-    out = os.path.join(here, "corpus")
-    os.makedirs(out, exist_ok=True)
-    for name, data in seeds().items():
-        with open(os.path.join(out, name), "wb") as f:
-            f.write(data)
-        print("%-20s %5d bytes" % (name, len(data)))
+    for sub, made in (("corpus", seeds()), ("corpus-corrupt", corrupt_seeds())):
+        out = os.path.join(here, sub)
+        os.makedirs(out, exist_ok=True)
+        for name, data in made.items():
+            with open(os.path.join(out, name), "wb") as f:
+                f.write(data)
+            print("%-20s %5d bytes" % (sub + "/" + name, len(data)))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,12 @@
 #   bash fuzz/run.sh --replay      run every input of fuzz/corpus and
 #                                  fuzz/regressions once (no fuzzing)
 #   bash fuzz/run.sh --replay FILE...   run these inputs once
+#   bash fuzz/run.sh --corrupt [any of the above]
+#                                  the same with build/fuzz/harness-corrupt,
+#                                  whose inputs also write over freed blocks
+#                                  and live blocks' neighbours (harness.c);
+#                                  a tidemalloc report ends a run cleanly, so
+#                                  it fuzzes in libFuzzer's -fork mode
 #
 # The harness (fuzz/harness.c) is built into build/fuzz/ from tidemalloc's
 # sources (all of src/ but override.c, asserts on) with
@@ -34,6 +40,14 @@ SRCROOT=$ROOT
 if [ -n "${FUZZ_SRC:-}" ]; then
   SRCROOT=$(cd "$FUZZ_SRC" && pwd) || exit 2
   BIN=$OUT/harness-alt
+fi
+CORRUPT=0
+SEEDS=(fuzz/corpus)
+if [ "${1:-}" = --corrupt ]; then
+  shift
+  CORRUPT=1
+  BIN=$BIN-corrupt
+  SEEDS+=(fuzz/corpus-corrupt)
 fi
 CC_FUZZ=${FUZZ_CC:-clang}
 mkdir -p "$OUT"
@@ -77,6 +91,12 @@ build() {
     -fno-builtin-realloc -fno-builtin-free -fno-omit-frame-pointer
     -fno-sanitize-recover=all)
   local objdir=$OUT/obj${FUZZ_SRC:+-alt}
+  local extra=()
+  if [ "$CORRUPT" = 1 ]; then
+    objdir=$objdir-corrupt
+    # tide_fatal wrapped: the harness tells a report from any other abort.
+    extra=(-DFUZZ_CORRUPT=1 -Wl,--wrap=tide_fatal)
+  fi
   rm -rf "$objdir"
   mkdir -p "$objdir"
   echo "+ $CC_FUZZ -fsanitize=fuzzer-no-link,address,undefined ${SRCS[*]}"
@@ -94,7 +114,7 @@ build() {
   done
   echo "+ $CC_FUZZ -fsanitize=fuzzer,address,undefined fuzz/harness.c"
   "$CC_FUZZ" "${common[@]}" -Wall -Wextra -Werror -fsanitize=fuzzer,address,undefined \
-    -o "$BIN.tmp" fuzz/harness.c "$objdir"/*.o || die "the harness does not build"
+    "${extra[@]}" -o "$BIN.tmp" fuzz/harness.c "$objdir"/*.o || die "the harness does not build"
   mv "$BIN.tmp" "$BIN"
 }
 
@@ -113,14 +133,27 @@ case "${1:-}" in
   build
   files=("$@")
   if [ ${#files[@]} -eq 0 ]; then
-    for f in fuzz/corpus/* fuzz/regressions/*; do
+    # shellcheck disable=SC2068
+    for f in ${SEEDS[@]/%//*} fuzz/regressions/*; do
       [ -f "$f" ] && files+=("$f")
     done
   fi
   [ ${#files[@]} -gt 0 ] || die "no inputs to replay"
   echo "replaying ${#files[@]} inputs"
-  "$BIN" -runs=1 -error_exitcode=1 -timeout_exitcode=1 "${files[@]}" 2>&1 | tail -n 40
-  rc=${PIPESTATUS[0]}
+  if [ "$CORRUPT" = 1 ]; then
+    # One process each: a tidemalloc report ends the process (cleanly).
+    rc=0
+    for f in "${files[@]}"; do
+      "$BIN" -runs=1 -error_exitcode=1 -timeout_exitcode=1 "$f" >"$OUT/replay-one.log" 2>&1 && continue
+      rc=1
+      echo "Running: $f"
+      tail -n 40 "$OUT/replay-one.log"
+      break
+    done
+  else
+    "$BIN" -runs=1 -error_exitcode=1 -timeout_exitcode=1 "${files[@]}" 2>&1 | tail -n 40
+    rc=${PIPESTATUS[0]}
+  fi
   [ "$rc" -eq 0 ] && echo "replay: ${#files[@]} inputs ok" || echo "replay: FAILED (status $rc)"
   exit "$rc"
   ;;
@@ -137,10 +170,12 @@ esac
 
 build
 WORK=$OUT/corpus
+[ "$CORRUPT" = 1 ] && WORK=$OUT/corpus-corrupt
 mkdir -p "$WORK" fuzz/crashes
-cp -f fuzz/corpus/* "$WORK"/ 2>/dev/null
+for d in "${SEEDS[@]}"; do cp -f "$d"/* "$WORK"/ 2>/dev/null; done
 [ -d fuzz/regressions ] && cp -f fuzz/regressions/* "$WORK"/ 2>/dev/null
 LOG=$OUT/fuzz.log
+[ "$CORRUPT" = 1 ] && LOG=$OUT/fuzz-corrupt.log
 # Every input is run once at start: keep the kept corpus from growing
 # without end by merging it down (to what covers the same features).
 if [ "$(find "$WORK" -type f | wc -l)" -gt "${FUZZ_CORPUS_MAX:-1000}" ]; then
@@ -154,13 +189,22 @@ if [ "$(find "$WORK" -type f | wc -l)" -gt "${FUZZ_CORPUS_MAX:-1000}" ]; then
   fi
 fi
 echo "fuzzing for ${SECONDS_TO_RUN}s from $(find "$WORK" -type f | wc -l) inputs (log: ${LOG#"$ROOT"/})"
+PAR=(${FUZZ_JOBS:+-jobs=$FUZZ_JOBS -workers=$FUZZ_JOBS})
+# harness-corrupt: a tidemalloc report ends the process with status 0;
+# -fork runs the inputs in child processes and starts another when one ends.
+[ "$CORRUPT" = 1 ] && PAR=(-fork="${FUZZ_JOBS:-1}")
 # shellcheck disable=SC2086
 "$BIN" -max_total_time="$SECONDS_TO_RUN" -timeout=30 -detect_leaks=0 -error_exitcode=1 -timeout_exitcode=1 -rss_limit_mb=3072 -max_len=4096 \
   -print_final_stats=1 -artifact_prefix="$ROOT/fuzz/crashes/" \
-  ${FUZZ_JOBS:+-jobs=$FUZZ_JOBS -workers=$FUZZ_JOBS} ${FUZZ_ARGS:-} "$WORK" >"$LOG" 2>&1
+  "${PAR[@]}" ${FUZZ_ARGS:-} "$WORK" >"$LOG" 2>&1
 rc=$?
 execs=$(grep -m1 -E '^stat::number_of_executed_units:' "$LOG" | awk '{print $2}')
 rate=$(grep -m1 -E '^stat::average_exec_per_sec:' "$LOG" | awk '{print $2}')
+if [ "$CORRUPT" = 1 ]; then # the -fork parent's last status line: #EXECS: ... exec/s: N
+  execs=$(grep -E '^#[0-9]+' "$LOG" | tail -n 1 | sed -E 's/^#([0-9]+).*/\1/')
+  secs=$(grep -E '^#[0-9]+' "$LOG" | tail -n 1 | grep -oE 'time: [0-9]+' | awk '{print $2}')
+  [ -n "$execs" ] && [ "${secs:-0}" -gt 0 ] && rate=$((execs / secs))
+fi
 cov=$(grep -E '^#[0-9]+' "$LOG" | tail -n 1 | grep -oE 'cov: [0-9]+ ft: [0-9]+')
 echo "executions: ${execs:-?} total, ${rate:-?}/s; ${cov:-coverage ?}; corpus $(find "$WORK" -type f | wc -l) inputs"
 if [ "$rc" -ne 0 ]; then

@@ -84,7 +84,7 @@ tide_noinline void *alloc_generic(tide_heap *heap, size_t size,
   trace_request(req, size);
   void *p = NULL;
   unsigned bin = 0;
-  /* Secure mode: blocks of a class end with a canary. */
+  /* Secure mode: blocks of a class end with a canary (alloc_class_bytes). */
   size_t canary = tide_opt.secure ? TIDE_CANARY_SIZE : 0;
   if (alignment <= TIDE_ALIGN) {
     if (alloc_wants_mapping(size) || size > alloc_large_max())
@@ -92,9 +92,9 @@ tide_noinline void *alloc_generic(tide_heap *heap, size_t size,
     else if (size + canary > TIDE_BIN_MAX)
       p = page_alloc_large(heap, size);
     else
-      p = page_malloc_generic(heap, size, bin = sizeclass_bin(size + canary));
+      p = page_malloc_generic(heap, size, bin = sizeclass_bin(alloc_class_bytes(size)));
   } else if (!alloc_wants_mapping(size) && size <= alloc_large_max() &&
-             (bin = sizeclass_bin_aligned(size + canary, alignment)) != 0) {
+             (bin = sizeclass_bin_aligned(alloc_class_bytes(size), alignment)) != 0) {
     p = page_malloc_generic(heap, size, bin);
   } else if (!alloc_wants_mapping(size) && size <= alloc_large_max() &&
              alignment <= TIDE_SLICE_SIZE) {
@@ -305,18 +305,17 @@ void alloc_check_sized(const void *p, size_t size, size_t alignment, const char 
     return;
   }
   unsigned bin = page->bin;
-  size_t canary = tide_opt.secure && bin != TIDE_BIN_LARGE ? TIDE_CANARY_SIZE : 0;
   if (alignment > TIDE_ALIGN && bin != TIDE_BIN_LARGE) {
     /* aligned_alloc's class, exactly (a block realloc returned is freed
      * with free_sized): a bigger one wants another alignment, a smaller
      * one a bigger size */
-    unsigned served = sizeclass_bin_aligned(size + canary, alignment);
+    unsigned served = sizeclass_bin_aligned(alloc_class_bytes(size), alignment);
     if (served == bin) return;
     if (served == 0 || served > bin) tide_fatal(func, "alignment does not match the block at", p);
     tide_fatal(func, "size smaller than the block at", p);
   }
   if (size >= usable / 2) return; /* realloc keeps such a block */
-  if (bin == TIDE_BIN_LARGE || sizeclass_bin(size + canary) != bin)
+  if (bin == TIDE_BIN_LARGE || sizeclass_bin(alloc_class_bytes(size)) != bin)
     tide_fatal(func, "size smaller than the block at", p);
 }
 

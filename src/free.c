@@ -99,13 +99,20 @@ static void free_release(tide_heap *heap, tide_segment *seg, tide_page *page,
 }
 
 /* ---- Secure mode: canaries, zeroing, quarantine ---------------------------- */
+/* A random entry leaves (swapped with the oldest, whose slot is freed):
+ * how long a block waits, and so when it comes back, cannot be told from
+ * the order of frees. */
 static void quarantine_evict(tide_heap *heap) {
-  tide_block *b = heap->quarantine[heap->quarantine_head];
+  uint32_t pick = (heap->quarantine_head + (uint32_t)(page_random() % heap->quarantine_count)) %
+                  TIDE_QUARANTINE_SLOTS;
+  tide_block *b = heap->quarantine[pick];
+  heap->quarantine[pick] = heap->quarantine[heap->quarantine_head];
   heap->quarantine_head = (heap->quarantine_head + 1) % TIDE_QUARANTINE_SLOTS;
   heap->quarantine_count--;
   tide_segment *seg = segment_of(b);
   tide_page *page = page_of(seg, b);
   heap->quarantine_bytes -= page->block_size;
+  secure_note_release(b);
   free_release(heap, seg, page, b);
 }
 
@@ -118,9 +125,12 @@ void free_quarantine_flush(tide_heap *heap) {
  * zeros, and writes through it land in a block nobody owns yet. */
 static tide_noinline void free_secure(tide_heap *heap, tide_page *page, tide_block *b,
                                       const char *func) {
+  /* First: a block freed before was zeroed, its canary with it. */
+  secure_note_free(b, func);
   if (page->bin != TIDE_BIN_LARGE && *block_canary(page, b) != block_canary_value(b))
     tide_fatal(func, "heap overflow: canary after the block overwritten at", b);
   if (heap->is_empty_heap && (heap = heap_init_thread()) == NULL) {
+    secure_note_release(b);
     free_release(heap_get(), segment_of(b), page, b); /* no heap: no quarantine */
     return;
   }

@@ -31,13 +31,14 @@ static void page_init(tide_page *page, unsigned bin, size_t block_size) {
   page->flags = 0;
   tide_store(&page->thread_free, 0);
   page->next = page->prev = NULL;
+  if (tide_opt.secure) secure_page_reset(page);
 }
 
 /* Secure mode: the new blocks are linked in a random order, so that where
  * the next block lands cannot be predicted from where the last one did. */
 static __thread uint64_t page_rng __attribute__((tls_model("initial-exec")));
 
-static uint64_t page_random(void) {
+uint64_t page_random(void) {
   uint64_t x = page_rng;
   if (x == 0) x = tide_list_secret ^ (uintptr_t)&page_rng ^ init_clock_ns() ^ 1;
   x ^= x << 13;
@@ -77,6 +78,7 @@ bool page_extend(tide_page *page) {
   if (tide_unlikely(tide_valgrind)) VALGRIND_MAKE_MEM_UNDEFINED(first, (size_t)count * bs);
   if (tide_opt.secure) {
     page_extend_shuffled(page, first, count);
+    secure_carve(page, first, count);
     __atomic_store_n(&page->capacity, page->capacity + count, __ATOMIC_RELAXED);
     return true;
   }
@@ -188,8 +190,13 @@ void page_collect(tide_page *page) {
   /* Bounded by the blocks out: a cycle (a block pushed twice through a
    * forged key) is reported, not walked for ever. */
   for (tide_block *next; count <= page_used(page) && (next = block_next_slow(last)) != NULL;
-       last = next)
+       last = next) {
+    /* Secure mode: a link is followed only to a block of this page the
+     * bitmap says was given back (secure.c). */
+    if (tide_unlikely(tide_opt.secure) && !secure_linkable(page, next))
+      tide_fatal("malloc", "corrupted free list at", last);
     count++;
+  }
   if (tide_unlikely(count > page_used(page)))
     tide_fatal("free", "corrupted remote free list in page", page_start(page));
   last->next_encoded = block_encode(page->free);
@@ -321,8 +328,13 @@ void *page_malloc_generic(tide_heap *heap, size_t size, unsigned bin) {
     heap_queue_push(heap, q, page);
   }
   heap_update_direct(heap, bin);
-  tide_block *b = page_free_head(page);
-  page->free = block_next_slow(b);
+  tide_block *b;
+  if (tide_opt.secure) {
+    b = secure_pop(page); /* checked against the bitmaps, and random */
+  } else {
+    b = page_free_head(page);
+    page->free = block_next_slow(b);
+  }
   block_mark_live(b);
   page->used++;
   return b;

@@ -215,7 +215,8 @@ static void segment_schedule_purge(tide_segment *seg, uint64_t bits) {
 static void segment_guard(tide_segment *seg) {
   if (!tide_opt.secure) return;
   if (!(seg->guards & TIDE_GUARD_HEAD)) {
-    uintptr_t from = tide_align_up((uintptr_t)seg + TIDE_SEGMENT_HEADER_SIZE, tide_os_page);
+    /* past the header and secure mode's bitmaps (types.h) */
+    uintptr_t from = tide_align_up((uintptr_t)seg + TIDE_SECURE_META_END, tide_os_page);
     uintptr_t to = (uintptr_t)seg + TIDE_SLICE_SIZE;
     if (from < to && os_protect((void *)from, to - from)) seg->guards |= TIDE_GUARD_HEAD;
   }

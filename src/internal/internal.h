@@ -347,4 +347,23 @@ static inline uint64_t block_canary_value(const void *b) {
   return tide_canary_secret ^ (uintptr_t)b;
 }
 
+/* The bytes a block of a class must have for a request of size: in secure
+ * mode the canary's too, and never under TIDE_SECURE_MIN_BLOCK (the
+ * out-of-line bitmaps have one bit per 32 bytes). */
+static inline size_t alloc_class_bytes(size_t size) {
+  if (!tide_opt.secure) return size;
+  size += TIDE_CANARY_SIZE;
+  return size < TIDE_SECURE_MIN_BLOCK ? TIDE_SECURE_MIN_BLOCK : size;
+}
+
+/* ---- Secure mode's out-of-line free state (secure.c, types.h) ------------- */
+/* A thread's xorshift generator, seeded from the secret and the clock. */
+tide_hidden uint64_t page_random(void);
+tide_hidden void secure_page_reset(const tide_page *page);
+tide_hidden void secure_carve(const tide_page *page, uint8_t *first, uint32_t count);
+tide_hidden void secure_note_free(const void *b, const char *func);
+tide_hidden void secure_note_release(const void *b);
+tide_hidden bool secure_linkable(const tide_page *page, const void *b);
+tide_hidden tide_block *secure_pop(tide_page *page);
+
 #endif /* TIDE_INTERNAL_H */

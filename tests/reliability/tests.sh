@@ -34,6 +34,33 @@ rel_fuzz_short() {
 }
 t_test fuzz/short rel_fuzz_short 240
 
+# fuzz/corrupt-short: harness-corrupt, whose inputs also write over freed
+# blocks and live blocks' neighbours: a tidemalloc report is a clean end, a
+# fault inside the allocator or a sanitizer report a failure.  Both modes.
+rel_fuzz_corrupt_short() {
+  need_tide
+  local out=$T_BUILD/reliability mode rc
+  mkdir -p "$out"
+  bash fuzz/run.sh --corrupt --build >"$out/fuzz-corrupt-build.log" 2>&1
+  rc=$?
+  cat "$out/fuzz-corrupt-build.log"
+  [ $rc -eq 77 ] && skip "no libFuzzer runtime here (clang -fsanitize=fuzzer)"
+  [ $rc -eq 0 ] || fail "harness-corrupt does not build: $(grep -m1 -E 'error|fuzz/run.sh' "$out/fuzz-corrupt-build.log")"
+  for mode in "" secure=1; do
+    echo "+ FUZZ_OPTIONS=$mode fuzz/run.sh --corrupt --replay"
+    FUZZ_OPTIONS=$mode bash fuzz/run.sh --corrupt --replay >"$out/fuzz-corrupt-replay.log" 2>&1
+    rc=$?
+    cat "$out/fuzz-corrupt-replay.log"
+    [ $rc -eq 0 ] || fail "replaying (${mode:-default}): $(grep -m1 -E '^Running: |^fuzz harness: |SUMMARY: |ERROR: ' "$out/fuzz-corrupt-replay.log")"
+    echo "+ FUZZ_OPTIONS=$mode fuzz/run.sh --corrupt ${TIDE_FUZZ_CORRUPT_SECONDS:-30}"
+    FUZZ_OPTIONS=$mode bash fuzz/run.sh --corrupt "${TIDE_FUZZ_CORRUPT_SECONDS:-30}" 2>&1 | tee "$out/fuzz-corrupt-run.log"
+    rc=${PIPESTATUS[0]}
+    [ "$rc" -eq 0 ] ||
+      fail "corrupting fuzzing (${mode:-default}) found a crash: $(grep -m1 -E '^fuzz harness: |SUMMARY: ' "$out/fuzz-corrupt-run.log") ($(grep -m1 -oE 'input saved as [^ ]+' "$out/fuzz-corrupt-run.log"))"
+  done
+}
+t_test fuzz/corrupt-short rel_fuzz_corrupt_short 300
+
 # ---- tsan/prefixed: tidemalloc's sources under ThreadSanitizer ---------------
 # tests/reliability/tsan.supp may name races that are benign by design
 # (per-thread statistics read by another thread); nothing else.

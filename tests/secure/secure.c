@@ -4,6 +4,8 @@
  * "survived" after it; the others check themselves (tests/common.h). */
 #include "../common.h"
 
+#include <malloc.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -163,6 +165,154 @@ static int mode_big(void) {
   return t_finish("secure big");
 }
 
+/* ---- Steering the free lists (issue 13) ----------------------------------
+ * A program with a dangling pointer reads two freed blocks' links, works
+ * out the link secret, and writes one forged link.  The links are
+ * next ^ (own address >> 12) ^ secret; the secret is the one value that
+ * makes most freed blocks' links lead to other freed blocks (or NULL). */
+enum { STEER_N = 64, STEER_SIZE = 100 };
+
+static uintptr_t steer_link(const void *b) {
+  uintptr_t w;
+  memcpy(&w, b, sizeof w);
+  return w;
+}
+
+/* Frees STEER_N blocks of a page that keeps a live one, flushes the
+ * quarantine (malloc_trim) so that they are linked, and finds the secret
+ * from their links; the freed blocks are in b, the live block is *live. */
+static uintptr_t steer_setup(char **b, char **live) {
+  for (int i = 0; i < STEER_N; i++) b[i] = malloc(STEER_SIZE);
+  *live = malloc(STEER_SIZE);
+  memset(*live, 'L', STEER_SIZE);
+  for (int i = 0; i < STEER_N; i++) free(b[i]);
+  malloc_trim(0);
+  uintptr_t best = 0;
+  int best_hits = 0;
+  for (int x = 0; x < STEER_N; x++) {
+    for (int y = -1; y < STEER_N; y++) {
+      uintptr_t next = y < 0 ? 0 : (uintptr_t)b[y];
+      uintptr_t s = steer_link(b[x]) ^ ((uintptr_t)b[x] >> 12) ^ next;
+      int hits = 0;
+      for (int z = 0; z < STEER_N; z++) {
+        uintptr_t d = steer_link(b[z]) ^ ((uintptr_t)b[z] >> 12) ^ s;
+        for (int t = 0; t < STEER_N && d != 0; t++)
+          if (d == (uintptr_t)b[t]) d = 0;
+        if (d == 0) hits++;
+      }
+      if (hits > best_hits) best_hits = hits, best = s;
+    }
+  }
+  printf("secret found: %d of %d links decode with it\n", best_hits, STEER_N);
+  return best_hits >= STEER_N / 2 ? best : 0;
+}
+
+/* Point the link of freed block b[0] at target, then allocate: malloc must
+ * never hand out target (nor anything but a block that is free). */
+static int steer(const char *what) {
+  static char global_buf[256] __attribute__((aligned(64)));
+  char stack_buf[256] __attribute__((aligned(64)));
+  char *b[STEER_N], *live;
+  uintptr_t secret = steer_setup(b, &live);
+  if (secret == 0) {
+    puts("could not find the secret");
+    return 1;
+  }
+  uintptr_t target = (uintptr_t)live;
+  if (!strcmp(what, "inside")) target = (uintptr_t)live + 48; /* the program's choice */
+  if (!strcmp(what, "stack")) target = (uintptr_t)stack_buf;
+  if (!strcmp(what, "global")) target = (uintptr_t)global_buf;
+  uintptr_t forged = target ^ ((uintptr_t)b[0] >> 12) ^ secret;
+  /* The target's first word, the program's own data (or stack), reads as
+   * a link to NULL: a list ending there is not told from a real one. */
+  uintptr_t end = (target >> 12) ^ secret;
+  memcpy((void *)target, &end, sizeof end);
+  printf("ptr=%p target=%p\n", (void *)b[0], (void *)target);
+  fflush(stdout);
+  memcpy(b[0], &forged, sizeof forged); /* the dangling write */
+  for (int i = 0; i < 4000; i++) {
+    char *q = malloc(STEER_SIZE);
+    if ((uintptr_t)q == target) {
+      printf("malloc %d returned the forged address %p\n", i, (void *)q);
+      puts("survived");
+      return 0;
+    }
+  }
+  puts("survived"); /* contained, but not reported */
+  return 0;
+}
+
+/* A double free after the program zeroed the freed block (the freed key
+ * erased): the out-of-line bitmap still knows.  flushed: the block was
+ * given back to its page first (malloc_trim), not waiting in quarantine. */
+static int mode_double_zeroed(bool flushed) {
+  char *volatile keep = malloc(64);
+  char *volatile p = malloc(64);
+  printf("ptr=%p\n", (void *)p);
+  fflush(stdout);
+  free(p);
+  if (flushed) malloc_trim(0);
+  memset(p, 0, 16); /* through the dangling pointer: link and key gone */
+  free(p);
+  puts("survived");
+  free(keep);
+  return 0;
+}
+
+static int cmp_int(const void *a, const void *b) { return *(const int *)a - *(const int *)b; }
+
+/* With the quarantine flushed, a freed block is not the next one handed
+ * out, nor back soon: 200 trials, each freeing one block of a page that
+ * has live ones, flushing, and counting the mallocs until it comes back
+ * (400 at most).  The pick is random among at least 64 blocks, so "next"
+ * has chance 1/64 a trial (3 in 200 expected; more than 10 has chance
+ * about 1e-4). */
+static int mode_reuse_random(void) {
+  enum { TRIALS = 200, CAP = 400 };
+  static void *q[CAP];
+  static int dist[TRIALS];
+  void *keep[16];
+  for (int i = 0; i < 16; i++) keep[i] = malloc(STEER_SIZE);
+  int next = 0;
+  for (int t = 0; t < TRIALS; t++) {
+    void *p = malloc(STEER_SIZE);
+    free(p);
+    malloc_trim(0);
+    int n = 0;
+    dist[t] = CAP + 1;
+    while (n < CAP) {
+      q[n] = malloc(STEER_SIZE);
+      if (q[n++] == p) {
+        dist[t] = n;
+        break;
+      }
+    }
+    if (dist[t] == 1) next++;
+    for (int i = 0; i < n; i++) free(q[i]);
+    malloc_trim(0);
+  }
+  qsort(dist, TRIALS, sizeof dist[0], cmp_int);
+  /* The most common distance: a predictable allocator has one. */
+  int mode = dist[0], mode_count = 0;
+  for (int i = 0, run = 0; i < TRIALS; i++) {
+    if (dist[i] > CAP) break; /* sorted: the rest did not come back at all */
+    run = i > 0 && dist[i] == dist[i - 1] ? run + 1 : 1;
+    if (run > mode_count) mode_count = run, mode = dist[i];
+  }
+  printf("the freed block was the next one handed out in %d of %d trials; "
+         "mallocs until it came back: median %d, 10th percentile %d (%d: not within %d); "
+         "most common: %d, in %d trials\n",
+         next, TRIALS, dist[TRIALS / 2], dist[TRIALS / 10], CAP + 1, CAP, mode, mode_count);
+  CHECK(next <= TRIALS / 20, "a freed block came back at once in %d of %d trials", next, TRIALS);
+  /* Random among 64: no distance has a chance above 1/64 (3 in 200). */
+  CHECK(mode_count <= TRIALS / 10, "a freed block came back after exactly %d mallocs in %d of %d trials",
+        mode, mode_count, TRIALS);
+  CHECK(dist[TRIALS / 2] > 16, "a freed block comes back within %d mallocs in half the trials",
+        dist[TRIALS / 2]);
+  for (int i = 0; i < 16; i++) free(keep[i]);
+  return t_finish("secure reuse-random");
+}
+
 int main(int argc, char **argv) {
   const char *m = argc > 1 ? argv[1] : "";
   if (!strcmp(m, "canary")) return mode_canary();
@@ -174,6 +324,10 @@ int main(int argc, char **argv) {
   if (!strcmp(m, "maps")) return mode_maps();
   if (!strcmp(m, "workload")) return mode_workload();
   if (!strcmp(m, "big")) return mode_big();
+  if (!strncmp(m, "steer-", 6)) return steer(m + 6); /* live, inside, stack, global */
+  if (!strcmp(m, "double-zeroed")) return mode_double_zeroed(false);
+  if (!strcmp(m, "double-zeroed-flushed")) return mode_double_zeroed(true);
+  if (!strcmp(m, "reuse-random")) return mode_reuse_random();
   fprintf(stderr, "usage: secure canary|double|guard|reuse|order [random|sequential]|maps|workload\n");
   return 2;
 }

@@ -33,6 +33,23 @@ t_test secure/guard-page-after-big-block secure_guard
 secure_guard_below() { secure_caught guard-below 11 ''; }
 t_test secure/guard-page-below-big-block secure_guard_below
 
+# Issue 13: one dangling read and one dangling write must not steer malloc
+# to a live block or to an address the program chose (the forged link is
+# reported at the block that holds it); a double free is caught by the
+# out-of-line bitmap even with the block's bytes (its freed key) zeroed.
+secure_steer_live() { secure_caught steer-live 6 'malloc\(\): corrupted free list at PTR'; }
+t_test secure/forged-link-to-live-block secure_steer_live
+secure_steer_inside() { secure_caught steer-inside 6 'malloc\(\): corrupted free list at PTR'; }
+t_test secure/forged-link-inside-live-block secure_steer_inside
+secure_steer_stack() { secure_caught steer-stack 6 'malloc\(\): corrupted free list at PTR'; }
+t_test secure/forged-link-to-stack secure_steer_stack
+secure_steer_global() { secure_caught steer-global 6 'malloc\(\): corrupted free list at PTR'; }
+t_test secure/forged-link-to-global secure_steer_global
+secure_double_zeroed() { secure_caught double-zeroed 6 'free\(\): double free PTR'; }
+t_test secure/double-free-key-erased secure_double_zeroed
+secure_double_zeroed_flushed() { secure_caught double-zeroed-flushed 6 'free\(\): double free PTR'; }
+t_test secure/double-free-key-erased-after-flush secure_double_zeroed_flushed
+
 secure_self() { # MODE [ARG] [OPTIONS]
   need_tide
   secure_build
@@ -40,6 +57,8 @@ secure_self() { # MODE [ARG] [OPTIONS]
 }
 secure_reuse() { secure_self reuse; }
 t_test secure/zeroed-and-quarantined secure_reuse
+secure_reuse_random() { secure_self reuse-random; }
+t_test secure/reuse-random-after-flush secure_reuse_random
 secure_order() { secure_self order random; }
 t_test secure/random-order secure_order
 secure_order_plain() { secure_self order sequential ""; }
