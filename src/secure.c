@@ -147,7 +147,7 @@ tide_block *secure_pop(tide_page *page) {
     else
       page->local_free = next;
   } else {
-    prev[k]->next_encoded = block_encode(next, prev[k]);
+    prev[k]->next_encoded = block_encode(next);
   }
   /* The walk proved the bit set, and only the owner clears it. */
   if (!secure_clear(b, TIDE_SECURE_AVAIL) || !secure_clear(b, TIDE_SECURE_FREED))
