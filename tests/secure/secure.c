@@ -168,7 +168,7 @@ static int mode_big(void) {
 /* ---- Steering the free lists (issue 13) ----------------------------------
  * A program with a dangling pointer reads two freed blocks' links, works
  * out the link secret, and writes one forged link.  The links are
- * next ^ (own address >> 12) ^ secret; the secret is the one value that
+ * next ^ secret (src/internal/internal.h, block_encode); the secret is the one value that
  * makes most freed blocks' links lead to other freed blocks (or NULL). */
 enum { STEER_N = 64, STEER_SIZE = 100 };
 
@@ -192,10 +192,10 @@ static uintptr_t steer_setup(char **b, char **live) {
   for (int x = 0; x < STEER_N; x++) {
     for (int y = -1; y < STEER_N; y++) {
       uintptr_t next = y < 0 ? 0 : (uintptr_t)b[y];
-      uintptr_t s = steer_link(b[x]) ^ ((uintptr_t)b[x] >> 12) ^ next;
+      uintptr_t s = steer_link(b[x]) ^ next;
       int hits = 0;
       for (int z = 0; z < STEER_N; z++) {
-        uintptr_t d = steer_link(b[z]) ^ ((uintptr_t)b[z] >> 12) ^ s;
+        uintptr_t d = steer_link(b[z]) ^ s;
         for (int t = 0; t < STEER_N && d != 0; t++)
           if (d == (uintptr_t)b[t]) d = 0;
         if (d == 0) hits++;
@@ -222,10 +222,10 @@ static int steer(const char *what) {
   if (!strcmp(what, "inside")) target = (uintptr_t)live + 48; /* the program's choice */
   if (!strcmp(what, "stack")) target = (uintptr_t)stack_buf;
   if (!strcmp(what, "global")) target = (uintptr_t)global_buf;
-  uintptr_t forged = target ^ ((uintptr_t)b[0] >> 12) ^ secret;
+  uintptr_t forged = target ^ secret;
   /* The target's first word, the program's own data (or stack), reads as
    * a link to NULL: a list ending there is not told from a real one. */
-  uintptr_t end = (target >> 12) ^ secret;
+  uintptr_t end = secret;
   memcpy((void *)target, &end, sizeof end);
   printf("ptr=%p target=%p\n", (void *)b[0], (void *)target);
   fflush(stdout);
