@@ -202,7 +202,7 @@ execs=$(grep -m1 -E '^stat::number_of_executed_units:' "$LOG" | awk '{print $2}'
 rate=$(grep -m1 -E '^stat::average_exec_per_sec:' "$LOG" | awk '{print $2}')
 if [ "$CORRUPT" = 1 ]; then # the -fork parent's last status line: #EXECS: ... exec/s: N
   execs=$(grep -E '^#[0-9]+' "$LOG" | tail -n 1 | sed -E 's/^#([0-9]+).*/\1/')
-  secs=$(grep -E '^#[0-9]+' "$LOG" | tail -n 1 | grep -oE 'time: [0-9]+' | awk '{print $2}')
+  secs=$(grep -E '^#[0-9]+' "$LOG" | tail -n 1 | grep -oE ' time: [0-9]+s' | tr -d s | awk '{print $2}')
   [ -n "$execs" ] && [ "${secs:-0}" -gt 0 ] && rate=$((execs / secs))
 fi
 cov=$(grep -E '^#[0-9]+' "$LOG" | tail -n 1 | grep -oE 'cov: [0-9]+ ft: [0-9]+')
