@@ -85,11 +85,10 @@ tide_noinline void *alloc_generic(tide_heap *heap, size_t size,
   void *p = NULL;
   unsigned bin = 0;
   /* Secure mode: blocks of a class end with a canary (alloc_class_bytes). */
-  size_t canary = tide_opt.secure ? TIDE_CANARY_SIZE : 0;
   if (alignment <= TIDE_ALIGN) {
     if (alloc_wants_mapping(size) || size > alloc_large_max())
       p = alloc_big(size);
-    else if (size + canary > TIDE_BIN_MAX)
+    else if (alloc_class_bytes(size) > TIDE_BIN_MAX)
       p = page_alloc_large(heap, size);
     else
       p = page_malloc_generic(heap, size, bin = sizeclass_bin(alloc_class_bytes(size)));
@@ -106,7 +105,7 @@ tide_noinline void *alloc_generic(tide_heap *heap, size_t size,
     errno = ENOMEM;
     return NULL;
   }
-  if (bin != 0 && canary != 0) {
+  if (bin != 0 && tide_opt.secure) {
     tide_page *page = page_of(segment_of(p), p);
     *block_canary(page, p) = block_canary_value(p);
   }
