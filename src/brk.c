@@ -418,7 +418,10 @@ size_t brk_trim_top(tide_segment *seg, bool force) {
     /* Slices above the break are gone: nothing left there to purge. */
     unsigned keep = (unsigned)(((uintptr_t)target - (uintptr_t)seg) >>
                                TIDE_SLICE_SHIFT);
-    if (keep < 64) seg->purge_slices &= ~(~0ULL << keep);
+    if (keep < 64) {
+      seg->purge_slices &= ~(~0ULL << keep);
+      seg->purge_young &= ~(~0ULL << keep);
+    }
   }
 out:
   tide_lock_give(&brk_heap.lock);

@@ -157,8 +157,11 @@ static unsigned committed_slices(tide_segment *seg) {
   return (unsigned)((uintptr_t)(end - (uint8_t *)seg) >> TIDE_SLICE_SHIFT);
 }
 
-static void segment_purge_now(tide_segment *seg) {
+/* Give back the resident free slices that have waited a whole delay (all
+ * of them if force); the ones freed during this wait start the next. */
+static void segment_purge_now(tide_segment *seg, bool force) {
   uint64_t todo = seg->purge_slices & seg->free_slices;
+  if (!force) todo &= ~seg->purge_young;
   unsigned committed = committed_slices(seg);
   if (committed < 64) todo &= slice_bits(0, committed);
   while (todo) {
@@ -173,8 +176,10 @@ static void segment_purge_now(tide_segment *seg) {
     }
     todo &= ~bits;
   }
-  seg->purge_slices = 0;
-  seg->purge_deadline_ns = 0;
+  seg->purge_slices = force ? 0 : seg->purge_young & seg->free_slices;
+  seg->purge_young = 0;
+  seg->purge_deadline_ns =
+      seg->purge_slices ? init_clock_ns() + (uint64_t)tide_opt.purge_delay_ms * 1000000u : 0;
 }
 
 /* Give back seg's free slices once they have waited `hold` purge delays
@@ -189,17 +194,21 @@ uint64_t segment_purge(tide_segment *seg, uint64_t now_ns, bool force, unsigned 
     if (hold > 1 && now_ns < seg->purge_deadline_ns + (hold - 1) * delay)
       return now_ns + delay;
   }
-  segment_purge_now(seg);
-  return 0;
+  segment_purge_now(seg, force);
+  return seg->purge_deadline_ns;
 }
 
 /* Free slices wait purge_delay_ms before madvise, so that a page freed and
- * soon needed again costs no page faults. */
+ * soon needed again costs no page faults.  A slice freed while a wait runs
+ * waits for the next one: each slice waits a whole delay (one to two), not
+ * only until the deadline of slices freed before it. */
 static void segment_schedule_purge(tide_segment *seg, uint64_t bits) {
   seg->purge_slices |= bits;
   if (tide_opt.purge_delay_ms == 0) {
-    segment_purge_now(seg);
-  } else if (seg->purge_deadline_ns == 0 && seg->purge_slices != 0) {
+    segment_purge_now(seg, true);
+  } else if (seg->purge_deadline_ns != 0) {
+    seg->purge_young |= bits;
+  } else if (seg->purge_slices != 0) {
     seg->purge_deadline_ns =
         init_clock_ns() + (uint64_t)tide_opt.purge_delay_ms * 1000000u;
     if (seg->heap != NULL)
@@ -273,12 +282,12 @@ static tide_segment *segment_new(unsigned slices_needed) {
     if (seg == NULL) return NULL;
     os_name(seg, TIDE_SEGMENT_SIZE, "tidemalloc segment");
     tide_segment_header_init(seg, TIDE_SEG_MMAP, (uint8_t *)seg + TIDE_SEGMENT_SIZE, false);
-    seg->purge_slices = seg->purged_slices = 0;
+    seg->purge_slices = seg->purge_young = seg->purged_slices = 0;
     seg->purge_deadline_ns = 0;
   } else if (seg->kind == TIDE_SEG_BRK) {
     /* A unit from the pool was purged whole, or not at all: its slices'
      * purge state starts afresh. */
-    seg->purge_slices = seg->purged_slices = 0;
+    seg->purge_slices = seg->purge_young = seg->purged_slices = 0;
     seg->purge_deadline_ns = 0;
   }
   seg->free_slices = segment_usable_slices();
@@ -356,6 +365,7 @@ static tide_page *span_take(tide_segment *seg, unsigned first, unsigned count) {
   uint64_t bits = slice_bits(first, count);
   seg->free_slices &= ~bits;
   seg->purge_slices &= ~bits;
+  seg->purge_young &= ~bits;
   uint64_t reused = seg->purged_slices & bits;
   if (reused) {
     os_note_reused((size_t)__builtin_popcountll(reused) * TIDE_SLICE_SIZE);

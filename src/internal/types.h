@@ -190,7 +190,8 @@ typedef enum tide_segment_kind {
  *   (uintptr_t)segment % TIDE_SEGMENT_SIZE == 0, and its head bit is set in
  *   the segment map for as long as it exists;
  *   bit 0 of free_slices is clear (the header); purge_slices and
- *   purged_slices are disjoint subsets of free_slices;
+ *   purged_slices are disjoint subsets of free_slices; purge_young is a
+ *   subset of purge_slices, empty while no wait is running (deadline 0);
  *   for a BRK segment every slice a page uses lies below commit_end, and the
  *   break is at or above commit_end while the segment is the heap top;
  *   heap == NULL for huge segments and for segments in the global cache;
@@ -212,6 +213,8 @@ typedef struct tide_segment {
                                   (a copy of the record's, never read) */
   uint64_t free_slices;        /* bit i: slice i is free */
   uint64_t purge_slices;       /* free slices whose memory is still resident */
+  uint64_t purge_young;        /* of those, the ones freed after the current
+                                  wait began: they wait for the next one */
   uint64_t purged_slices;      /* free slices already given back (madvise) */
   uint64_t purge_deadline_ns;  /* when purge_slices should be given back */
   size_t size;                 /* bytes: TIDE_SEGMENT_SIZE, or the huge mapping */

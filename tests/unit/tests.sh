@@ -67,3 +67,6 @@ t_test unit/spans-memory-falls-back unit_spans_return
 
 unit_fmt() { unit_run fmt; }
 t_test unit/fmt unit_fmt
+
+unit_purge() { unit_run purge; }
+t_test unit/purge-waits-whole-delay unit_purge
