@@ -166,6 +166,47 @@ static void test_enomem(void) {
   free(p);
 }
 
+/* Small alignments up to 128 are served by malloc's fast path from the
+ * class the size rounds up to: blocks of every size up to 128 at every
+ * such alignment, many at once (several pages each), half freed and
+ * allocated again (the page's local free list, then the slow path), mixed
+ * with plain mallocs of the same classes, every one aligned, writable and
+ * kept; and each accepted by free_aligned_sized with its own size. */
+static void test_aligned_small(void) {
+  free_aligned_sized_fn fas = (free_aligned_sized_fn)t_sym("free_aligned_sized");
+  enum { N = 1500 };
+  static void *blocks[N];
+  static size_t sizes[N];
+  for (size_t a = 32; a <= 128; a <<= 1) {
+    for (int round = 0; round < 3; round++) {
+      for (int i = 0; i < N; i++) {
+        if (round > 0 && i % 2 == 0) continue; /* kept from the round before */
+        size_t s = (size_t)(i * 7 + round) % 129;
+        void *plain = malloc(s ? s : 1); /* the same classes, unaligned requests */
+        void *p = i % 3 == 0 ? memalign(a, s) : i % 3 == 1 ? aligned_alloc(a, s) : NULL;
+        if (i % 3 == 2) CHECK(posix_memalign(&p, a, s) == 0, "posix_memalign(%zu, %zu) failed", a, s);
+        CHECK(p != NULL && ((uintptr_t)p & (a - 1)) == 0, "small aligned (%zu, %zu) = %p", a, s, p);
+        if (p != NULL) t_fill_tag(p, s, (unsigned)i);
+        blocks[i] = p;
+        sizes[i] = s;
+        free(plain);
+      }
+      for (int i = 0; i < N; i++) {
+        if (blocks[i] == NULL) continue;
+        CHECK(t_check_tag(blocks[i], sizes[i], sizes[i], (unsigned)i) == (size_t)-1,
+              "small aligned block %d (%zu, %zu) overwritten", i, a, sizes[i]);
+        if (i % 2 == 1 || round == 2) {
+          if (fas != NULL && i % 4 == 1)
+            fas(blocks[i], a, sizes[i]);
+          else
+            free(blocks[i]);
+          blocks[i] = NULL;
+        }
+      }
+    }
+  }
+}
+
 static void test_aligned(void) {
   /* Every power of two from 1 B to 1 MiB, several sizes each. */
   for (size_t a = 1; a <= MiB; a <<= 1) {
@@ -692,6 +733,7 @@ int main(void) {
   test_malloc_basic();
   test_enomem();
   test_aligned();
+  test_aligned_small();
   test_realloc_walk();
   test_calloc();
   test_free_sized();
