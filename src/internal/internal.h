@@ -211,6 +211,9 @@ tide_hidden void heap_wake_unlink(tide_heap *heap, tide_page *page);
 tide_hidden void heap_heartbeat(tide_heap *heap);
 tide_hidden void heap_note_purge(tide_heap *heap, uint64_t deadline_ns);
 static inline bool page_has_free(const tide_page *page) {
+  /* Secure mode: the map is the free state, and every carved block not out
+   * is available (types.h). */
+  if (tide_opt.secure) return page->capacity > page_used(page);
   return page->free != NULL || page->local_free != NULL;
 }
 tide_hidden void heap_page_unfull(tide_heap *heap, tide_page *page);
@@ -362,8 +365,9 @@ tide_hidden uint64_t page_random(void);
 tide_hidden void secure_page_reset(const tide_page *page);
 tide_hidden void secure_carve(const tide_page *page, uint8_t *first, uint32_t count);
 tide_hidden void secure_note_free(const void *b, const char *func);
-tide_hidden void secure_note_release(const void *b);
-tide_hidden bool secure_linkable(const tide_page *page, const void *b);
+tide_hidden void secure_release_owner(const void *b);
+tide_hidden void secure_release_remote(const void *b);
+tide_hidden void secure_collect(tide_page *page, tide_block *first);
 tide_hidden tide_block *secure_pop(tide_page *page);
 
 #endif /* TIDE_INTERNAL_H */
