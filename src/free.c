@@ -110,8 +110,10 @@ static void free_release(tide_heap *heap, tide_segment *seg, tide_page *page,
  * in the map (secure.c: there is no local list in secure mode) and does
  * the bookkeeping of a local free; another thread marks it in transit and
  * hands it over on the page's remote list, which the owner collects. */
-static void free_secure_release(tide_heap *heap, tide_segment *seg, tide_page *page,
-                                tide_block *b) {
+static inline __attribute__((always_inline)) void free_secure_release(tide_heap *heap,
+                                                                     tide_segment *seg,
+                                                                     tide_page *page,
+                                                                     tide_block *b) {
   if (seg->heap == heap) {
     secure_release_owner(b);
     free_count(heap, page);
@@ -125,7 +127,7 @@ static void free_secure_release(tide_heap *heap, tide_segment *seg, tide_page *p
 /* A random entry leaves (swapped with the oldest, whose slot is freed):
  * how long a block waits, and so when it comes back, cannot be told from
  * the order of frees. */
-static void quarantine_evict(tide_heap *heap) {
+static inline __attribute__((always_inline)) void quarantine_evict(tide_heap *heap) {
   uint32_t pick = (heap->quarantine_head + (uint32_t)(page_random() % heap->quarantine_count)) %
                   TIDE_QUARANTINE_SLOTS;
   tide_block *b = heap->quarantine[pick];

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Pages: runs of slices cut into blocks of one size class.  A page's free
- * list is extended lazily, a few KiB at a time, so that memory is touched
- * (and becomes resident) only as blocks are really handed out. */
+ * list (in secure mode, its out-of-line map: secure.c) is extended lazily,
+ * a few KiB at a time, so that memory is touched (and becomes resident)
+ * only as blocks are really handed out. */
 #define _GNU_SOURCE
 #include "internal/internal.h"
 
@@ -34,17 +35,11 @@ static void page_init(tide_page *page, unsigned bin, size_t block_size) {
   if (tide_opt.secure) secure_page_reset(page);
 }
 
-/* Secure mode's random numbers (the pick, the quarantine's eviction). */
-static __thread uint64_t page_rng __attribute__((tls_model("initial-exec")));
+/* Secure mode's random numbers (page_random, internal.h). */
+__thread uint64_t tide_tls_rng __attribute__((tls_model("initial-exec")));
 
-uint64_t page_random(void) {
-  uint64_t x = page_rng;
-  if (x == 0) x = tide_list_secret ^ (uintptr_t)&page_rng ^ init_clock_ns() ^ 1;
-  x ^= x << 13;
-  x ^= x >> 7;
-  x ^= x << 17;
-  page_rng = x;
-  return x;
+uint64_t page_random_seed(void) {
+  return tide_list_secret ^ (uintptr_t)&tide_tls_rng ^ init_clock_ns() ^ 1;
 }
 
 bool page_extend(tide_page *page) {

@@ -9,35 +9,12 @@
  * address the program chose.  Only remote frees still travel on in-band
  * links (the batch and the page's thread_free list); page_collect follows
  * a link only to a block of the page's grid that the map says is in
- * transit.  And as the pick is random among at least SECURE_PICK blocks
- * while the page has room, a freed slot is not the next one handed out. */
+ * transit.  And as the pick is random among at least TIDE_SECURE_PICK
+ * blocks (and a quarter of those carved) while the page has room, and not
+ * swayed by where the others lie, a freed slot is not the next one handed
+ * out. */
 #define _GNU_SOURCE
 #include "internal/internal.h"
-
-/* Available blocks malloc chooses among, while the page has room. */
-#define SECURE_PICK 64
-
-/* The granule index of b in its segment. */
-static inline size_t secure_granule(const void *b) {
-  return ((uintptr_t)b & TIDE_SEGMENT_MASK) >> TIDE_SECURE_GRANULE_SHIFT;
-}
-
-/* The map's word for granule g of the segment at seg, and the shift of the
- * granule's two bits in it. */
-static inline _Atomic(uint64_t) *secure_map(uintptr_t seg) {
-  return (_Atomic(uint64_t) *)(seg + TIDE_SECURE_MAP_OFFSET);
-}
-static inline _Atomic(uint64_t) *secure_word(const void *b) {
-  return secure_map((uintptr_t)b & ~(uintptr_t)TIDE_SEGMENT_MASK) + secure_granule(b) / 32;
-}
-static inline unsigned secure_shift(const void *b) { return (unsigned)(secure_granule(b) % 32) * 2; }
-
-/* Change b's state by the RMW op with bits (at b's place); its old state. */
-#define SECURE_RMW(op, b, bits)                                                          \
-  ((unsigned)(atomic_##op##_explicit(secure_word(b), (uint64_t)(bits) << secure_shift(b), \
-                                     memory_order_relaxed) >>                            \
-              secure_shift(b)) &                                                         \
-   3u)
 
 /* The even bits of word w whose granule is AVAIL (10). */
 static inline uint64_t secure_avail_bits(uint64_t w) {
@@ -70,30 +47,6 @@ void secure_carve(const tide_page *page, uint8_t *first, uint32_t count) {
   if (bits) atomic_fetch_or_explicit(word, bits, memory_order_relaxed);
 }
 
-/* The program frees b, a block of a class or a large page that passed the
- * grid check: LIVE -> QUARANTINE.  The map, not the block's bytes, says
- * whether it was the program's: a double free is caught from every other
- * state (quarantined, in transit, available) even when the freed key was
- * erased. */
-void secure_note_free(const void *b, const char *func) {
-  if (SECURE_RMW(fetch_or, b, TIDE_SECURE_QUARANTINE) != TIDE_SECURE_LIVE)
-    tide_fatal(func, "double free", b);
-}
-
-/* The quarantine gives b back: to its owner, who may hand it out at once
- * (QUARANTINE -> AVAIL), or, from another thread, in transit to the owner
- * (QUARANTINE -> TRANSIT), before the push that makes it reachable.  Only a
- * block freed once is in a quarantine once. */
-void secure_release_owner(const void *b) {
-  if (SECURE_RMW(fetch_xor, b, TIDE_SECURE_QUARANTINE ^ TIDE_SECURE_AVAIL) !=
-      TIDE_SECURE_QUARANTINE)
-    tide_fatal("free", "double free", b);
-}
-void secure_release_remote(const void *b) {
-  if (SECURE_RMW(fetch_or, b, TIDE_SECURE_TRANSIT) != TIDE_SECURE_QUARANTINE)
-    tide_fatal("free", "double free", b);
-}
-
 /* page_collect's walk of the list first... it took from thread_free: each
  * block becomes available.  A link is followed only to a carved block of
  * the page's grid that the map says is in transit, and no further than the
@@ -120,39 +73,76 @@ void secure_collect(tide_page *page, tide_block *first) {
   page->used -= count;
 }
 
+/* The granule of page's block i, from the page's first granule. */
+static inline size_t secure_block_granule(size_t i, size_t bs) {
+  return (i * bs) >> TIDE_SECURE_GRANULE_SHIFT;
+}
+
+/* The number of set bits of m, whose set bits are all even (SWAR, its
+ * first step done). */
+static inline unsigned secure_count_even(uint64_t m) {
+  m = (m & 0x3333333333333333ULL) + ((m >> 2) & 0x3333333333333333ULL);
+  m = (m + (m >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
+  return (unsigned)((m * 0x0101010101010101ULL) >> 56);
+}
+
 /* malloc's block from page, which has an available block (capacity >
- * page_used): first, while fewer than SECURE_PICK are available and the
- * page has room, more are carved, so that the block freed last is one of
- * many; then the first available block at or after a random carved block
- * (wrapping round the page) is handed out: AVAIL -> LIVE. */
-tide_block *secure_pop(tide_page *page) {
-  while (page->capacity - page_used(page) < SECURE_PICK && page_extend(page)) {
-  }
+ * page_used): a uniformly random one of the available blocks of two random
+ * words of the page's map (if both have none, of the next word that has
+ * some, wrapping round): AVAIL -> LIVE.  Not swayed by the length of the
+ * run of unavailable blocks before a block (the first available block
+ * after a random place would favour a block that follows a long run, and
+ * so, once it was freed, the same block again); a block alone in its word
+ * is chosen with chance about 2 / (words * (1 + the blocks of a word)).
+ * secure_page_can_pick keeps a quarter of the carved blocks available
+ * while the page has room, so few words have none. */
+tide_block *secure_pick(tide_page *page) {
   uint32_t cap = page->capacity;
   size_t bs = page->block_size;
   uint8_t *start = page_start(page);
-  _Atomic(uint64_t) *map = secure_word(start);
-  size_t words = ((((size_t)(cap - 1) * bs) >> TIDE_SECURE_GRANULE_SHIFT) >> 5) + 1;
+  _Atomic(uint64_t) *map = secure_word(start); /* a page starts on a word */
+  size_t words = secure_block_granule(cap - 1, bs) / 32 + 1;
   uint64_t r = page_random();
-  /* A random carved block (Lemire's multiply for the range), its granule. */
-  size_t g = (size_t)((((r & 0xffffffffu) * cap) >> 32) * bs) >> TIDE_SECURE_GRANULE_SHIFT;
-  size_t w = g / 32;
-  uint64_t m = secure_avail_bits(atomic_load_explicit(&map[w], memory_order_relaxed)) &
-               (~(uint64_t)0 << (g % 32 * 2));
-  /* At most once round: back at the first word, all of it counts. */
-  for (size_t n = 0; m == 0; n++) {
-    if (n == words) tide_fatal("malloc", "corrupted free list at", start);
-    if (++w == words) w = 0;
-    m = secure_avail_bits(atomic_load_explicit(&map[w], memory_order_relaxed));
+  /* 24 random bits a word, scaled to the count (Lemire's multiply). */
+  size_t w = (size_t)(((r & 0xffffff) * words) >> 24);
+  size_t w2 = (size_t)((((r >> 24) & 0xffffff) * words) >> 24);
+  uint64_t m = secure_avail_bits(atomic_load_explicit(&map[w], memory_order_relaxed));
+  uint64_t m2 = w2 == w ? 0 : secure_avail_bits(atomic_load_explicit(&map[w2], memory_order_relaxed));
+  unsigned n = secure_count_even(m), n2 = secure_count_even(m2);
+  if (tide_unlikely(n + n2 == 0)) {
+    /* At most once round the page. */
+    for (size_t turn = 0; m == 0; turn++) {
+      if (turn == words) tide_fatal("malloc", "corrupted free list at", start);
+      if (++w == words) w = 0;
+      m = secure_avail_bits(atomic_load_explicit(&map[w], memory_order_relaxed));
+    }
+    n = secure_count_even(m);
   }
+  unsigned k = (unsigned)(r >> 48) % (n + n2);
+  if (k >= n) {
+    k -= n;
+    w = w2;
+    m = m2;
+  }
+  for (; k > 0; k--) m &= m - 1;
   unsigned pos = (unsigned)__builtin_ctzll(m);
   size_t gran = w * 32 + pos / 2; /* from the page's first granule */
   size_t index = ((gran << TIDE_SECURE_GRANULE_SHIFT) + bs - 1) / bs;
   tide_block *b = (tide_block *)(start + index * bs);
-  /* Only the owner ends AVAIL, so the bit is still set. */
-  uint64_t old = atomic_fetch_and_explicit(&map[w], ~((uint64_t)TIDE_SECURE_AVAIL << pos),
-                                           memory_order_relaxed);
-  if (((old >> pos) & 3) != TIDE_SECURE_AVAIL || index >= cap)
+  /* Only the owner ends AVAIL, so the bit is still set; bit 0 was clear
+   * when the word was read, and no other thread sets it in AVAIL. */
+  uint64_t bit = (uint64_t)1 << (pos + 1); /* AVAIL's bit */
+  if (tide_unlikely(!(atomic_fetch_and_explicit(&map[w], ~bit, memory_order_relaxed) & bit) ||
+                    index >= cap))
     tide_fatal("malloc", "corrupted free list at", b);
   return b;
+}
+
+/* secure_pick, once the page has enough blocks to choose among: while
+ * fewer are available than secure_page_can_pick wants and the page has
+ * room, more are carved, so that the block freed last is one of many. */
+tide_block *secure_pop(tide_page *page) {
+  while (!secure_page_can_pick(page) && page_extend(page)) {
+  }
+  return secure_pick(page);
 }
