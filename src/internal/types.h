@@ -140,7 +140,8 @@ typedef enum tide_page_flag {
  * to it.
  * Invariants (owner's view, for a page in use):
  *   used = capacity - |free| - |thread_free not yet collected|... precisely:
- *   capacity == used + |free| + |local_free|, where used counts blocks
+ *   capacity == used + |free| + |local_free| (secure mode: + the blocks
+ *   the map says are available, its lists empty), where used counts blocks
  *   handed out and not yet collected back (one on thread_free, or still in
  *   the batch of the thread that freed it, page_free_remote, still counts):
  *   so a page with a block in some thread's batch cannot be freed;
