@@ -68,8 +68,33 @@ static void *alloc_big(size_t size) {
   return huge_alloc(size, 0);
 }
 
-tide_noinline void *alloc_generic(tide_heap *heap, size_t size,
-                                  size_t alignment, tide_request req) {
+/* Secure mode's malloc of a block of a class, while nothing else is due:
+ * from the first page of its bin, straight from the map (secure_pick),
+ * when that page has enough blocks to choose among.  NULL: the full path
+ * (page_malloc_generic: the remote batch, wakes, the heartbeat, remote
+ * frees collected, the page extended or another one).  Its statistics are
+ * a malloc fast path's: the peak's event comes with the full path. */
+static inline void *alloc_secure(tide_heap *heap, size_t size, tide_request req) {
+  size_t bytes = alloc_class_bytes(size);
+  if (bytes > TIDE_SMALL_MAX || alloc_wants_mapping(size)) return NULL;
+  unsigned bin = sizeclass_bin(bytes);
+  tide_page *page = heap->queues[bin].first;
+  if (page == NULL || !secure_page_can_pick(page) || heap->heartbeat <= 1 ||
+      tide_load(&heap->wake) != NULL)
+    return NULL;
+  heap->heartbeat--;
+  tide_block *b = secure_pick(page);
+  block_mark_live(b);
+  page->used++;
+  *block_canary(page, b) = block_canary_value(b);
+  alloc_count(heap, size, page);
+  if (tide_unlikely(tide_valgrind))
+    VALGRIND_MALLOCLIKE_BLOCK(b, page->block_size - TIDE_CANARY_SIZE, 0, req == TIDE_REQ_CALLOC);
+  return b;
+}
+
+static tide_noinline void *alloc_generic_full(tide_heap *heap, size_t size, size_t alignment,
+                                              tide_request req) {
   if (tide_unlikely(size > PTRDIFF_MAX || alignment > PTRDIFF_MAX / 2)) {
     errno = ENOMEM;
     return NULL;
@@ -114,6 +139,17 @@ tide_noinline void *alloc_generic(tide_heap *heap, size_t size,
   if (tide_unlikely(tide_valgrind))
     VALGRIND_MALLOCLIKE_BLOCK(p, alloc_usable_size(p, "malloc"), 0, req == TIDE_REQ_CALLOC);
   return p;
+}
+
+/* Everything but malloc's fast path; secure mode's own first (a frame of
+ * its own: alloc_generic_full saves many registers). */
+tide_noinline void *alloc_generic(tide_heap *heap, size_t size, size_t alignment,
+                                  tide_request req) {
+  if (tide_opt.secure && alignment <= TIDE_ALIGN) {
+    void *p = alloc_secure(heap, size, req);
+    if (p != NULL) return p;
+  }
+  return alloc_generic_full(heap, size, alignment, req);
 }
 
 /* The page's free list is empty: the blocks this thread freed into it

@@ -106,10 +106,28 @@ static void free_release(tide_heap *heap, tide_segment *seg, tide_page *page,
 }
 
 /* ---- Secure mode: canaries, zeroing, quarantine ---------------------------- */
+/* The quarantine gives b back to its page.  The owner makes it available
+ * in the map (secure.c: there is no local list in secure mode) and does
+ * the bookkeeping of a local free; another thread marks it in transit and
+ * hands it over on the page's remote list, which the owner collects. */
+static inline __attribute__((always_inline)) void free_secure_release(tide_heap *heap,
+                                                                     tide_segment *seg,
+                                                                     tide_page *page,
+                                                                     tide_block *b) {
+  if (seg->heap == heap) {
+    secure_release_owner(b);
+    free_count(heap, page);
+    if (free_count_down(page)) free_local_slow(heap, page);
+    return;
+  }
+  secure_release_remote(b);
+  free_remote(heap, seg, page, b);
+}
+
 /* A random entry leaves (swapped with the oldest, whose slot is freed):
  * how long a block waits, and so when it comes back, cannot be told from
  * the order of frees. */
-static void quarantine_evict(tide_heap *heap) {
+static inline __attribute__((always_inline)) void quarantine_evict(tide_heap *heap) {
   uint32_t pick = (heap->quarantine_head + (uint32_t)(page_random() % heap->quarantine_count)) %
                   TIDE_QUARANTINE_SLOTS;
   tide_block *b = heap->quarantine[pick];
@@ -119,8 +137,7 @@ static void quarantine_evict(tide_heap *heap) {
   tide_segment *seg = segment_of(b);
   tide_page *page = page_of(seg, b);
   heap->quarantine_bytes -= page->block_size;
-  secure_note_release(b);
-  free_release(heap, seg, page, b);
+  free_secure_release(heap, seg, page, b);
 }
 
 void free_quarantine_flush(tide_heap *heap) {
@@ -137,8 +154,7 @@ static tide_noinline void free_secure(tide_heap *heap, tide_page *page, tide_blo
   if (page->bin != TIDE_BIN_LARGE && *block_canary(page, b) != block_canary_value(b))
     tide_fatal(func, "heap overflow: canary after the block overwritten at", b);
   if (heap->is_empty_heap && (heap = heap_init_thread()) == NULL) {
-    secure_note_release(b);
-    free_release(heap_get(), segment_of(b), page, b); /* no heap: no quarantine */
+    free_secure_release(heap_get(), segment_of(b), page, b); /* no heap: no quarantine */
     return;
   }
   memset(b, 0, page->block_size);

@@ -61,7 +61,11 @@ static tide_big *big_slot(uintptr_t addr, bool make) {
 /* The record of a big block (live or cached) whose segment starts at seg,
  * or NULL: seg is then no big block's, whatever its header says. */
 tide_big *huge_find(const void *seg) {
-  tide_big *b = big_slot((uintptr_t)seg, false);
+  /* big_slot without making a leaf, inline: every checked free asks. */
+  uintptr_t unit = (uintptr_t)seg >> TIDE_SEGMENT_SHIFT;
+  if (unit >= TIDE_MAP_BITS) return NULL;
+  tide_big *leaf = atomic_load_explicit(&big_table[unit >> BIG_LEAF_SHIFT], memory_order_acquire);
+  tide_big *b = leaf != NULL ? &leaf[unit & (BIG_LEAF_UNITS - 1)] : NULL;
   if (b == NULL || b->state == TIDE_BIG_NONE || b->seg != (uintptr_t)seg) return NULL;
   return b;
 }

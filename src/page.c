@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Pages: runs of slices cut into blocks of one size class.  A page's free
- * list is extended lazily, a few KiB at a time, so that memory is touched
- * (and becomes resident) only as blocks are really handed out. */
+ * list (in secure mode, its out-of-line map: secure.c) is extended lazily,
+ * a few KiB at a time, so that memory is touched (and becomes resident)
+ * only as blocks are really handed out. */
 #define _GNU_SOURCE
 #include "internal/internal.h"
 
@@ -34,36 +35,11 @@ static void page_init(tide_page *page, unsigned bin, size_t block_size) {
   if (tide_opt.secure) secure_page_reset(page);
 }
 
-/* Secure mode: the new blocks are linked in a random order, so that where
- * the next block lands cannot be predicted from where the last one did. */
-static __thread uint64_t page_rng __attribute__((tls_model("initial-exec")));
+/* Secure mode's random numbers (page_random, internal.h). */
+__thread uint64_t tide_tls_rng __attribute__((tls_model("initial-exec")));
 
-uint64_t page_random(void) {
-  uint64_t x = page_rng;
-  if (x == 0) x = tide_list_secret ^ (uintptr_t)&page_rng ^ init_clock_ns() ^ 1;
-  x ^= x << 13;
-  x ^= x >> 7;
-  x ^= x << 17;
-  page_rng = x;
-  return x;
-}
-
-static void page_extend_shuffled(tide_page *page, uint8_t *first, uint32_t count) {
-  uint16_t order[EXTEND_BYTES / TIDE_ALIGN];
-  for (uint32_t i = 0; i < count; i++) order[i] = (uint16_t)i;
-  for (uint32_t i = count - 1; i > 0; i--) {
-    uint32_t j = (uint32_t)(page_random() % (i + 1));
-    uint16_t t = order[i];
-    order[i] = order[j];
-    order[j] = t;
-  }
-  tide_block *next = page->free;
-  for (uint32_t i = 0; i < count; i++) {
-    tide_block *b = (tide_block *)(first + (size_t)order[i] * page->block_size);
-    b->next_encoded = block_encode(next);
-    next = b;
-  }
-  page->free = next;
+uint64_t page_random_seed(void) {
+  return tide_list_secret ^ (uintptr_t)&tide_tls_rng ^ init_clock_ns() ^ 1;
 }
 
 bool page_extend(tide_page *page) {
@@ -77,7 +53,7 @@ bool page_extend(tide_page *page) {
   /* Under valgrind, old blocks of a reused page may still be no-access. */
   if (tide_unlikely(tide_valgrind)) VALGRIND_MAKE_MEM_UNDEFINED(first, (size_t)count * bs);
   if (tide_opt.secure) {
-    page_extend_shuffled(page, first, count);
+    /* No list: the blocks become available in the map (secure.c). */
     secure_carve(page, first, count);
     __atomic_store_n(&page->capacity, page->capacity + count, __ATOMIC_RELAXED);
     return true;
@@ -185,18 +161,19 @@ void page_collect(tide_page *page) {
   }
   tide_block *first = (tide_block *)(old & ~TIDE_TF_FLAGS);
   if (first == NULL) return;
+  /* Secure mode: the blocks become available in the map, each link checked
+   * against it before it is followed (secure.c). */
+  if (tide_opt.secure) {
+    secure_collect(page, first);
+    return;
+  }
   uint32_t count = 1;
   tide_block *last = first;
   /* Bounded by the blocks out: a cycle (a block pushed twice through a
    * forged key) is reported, not walked for ever. */
   for (tide_block *next; count <= page_used(page) && (next = block_next_slow(last)) != NULL;
-       last = next) {
-    /* Secure mode: a link is followed only to a block of this page the
-     * bitmap says was given back (secure.c). */
-    if (tide_unlikely(tide_opt.secure) && !secure_linkable(page, next))
-      tide_fatal("malloc", "corrupted free list at", last);
+       last = next)
     count++;
-  }
   if (tide_unlikely(count > page_used(page)))
     tide_fatal("free", "corrupted remote free list in page", page_start(page));
   last->next_encoded = block_encode(page->free);
@@ -307,6 +284,18 @@ void *page_malloc_generic(tide_heap *heap, size_t size, unsigned bin) {
   tide_page *page = q->first;
   while (page != NULL) {
     tide_page *next = page->next;
+    if (tide_opt.secure) {
+      /* No lists: what the map has available (types.h), what other threads
+       * gave back, and what the page can still carve. */
+      page_collect(page);
+      if (page_has_free(page) || page_extend(page)) break;
+      if (!page_to_full(heap, page)) {
+        page_collect(page);
+        if (page_has_free(page)) break;
+      }
+      page = next;
+      continue;
+    }
     if (page->free == NULL) {
       page->free = page->local_free;
       page->local_free = NULL;
@@ -330,7 +319,7 @@ void *page_malloc_generic(tide_heap *heap, size_t size, unsigned bin) {
   heap_update_direct(heap, bin);
   tide_block *b;
   if (tide_opt.secure) {
-    b = secure_pop(page); /* checked against the bitmaps, and random */
+    b = secure_pop(page); /* from the map, at random */
   } else {
     b = page_free_head(page);
     page->free = block_next_slow(b);

@@ -1,156 +1,148 @@
 /* SPDX-License-Identifier: MIT */
 /* Secure mode's free state, kept out of the blocks (types.h, "Secure mode's
- * free state"): which blocks are the program's, and which are on their
- * page's lists.  The in-band links still say in what order a page's lists
- * run, but a link is followed only to a block the bitmaps say is on a list
- * of this page: one dangling read (which gives the link secret away) and
- * one dangling write can no longer make malloc return a live block, a
- * quarantined one, or an address the program chose.  And malloc takes a
- * random one of the first SECURE_PICK blocks of the page's lists, not the
- * head, so that a freed slot is not the next one handed out. */
+ * free state"): two bits per block in a map beside the segment header say
+ * whether the block is the program's, in a quarantine, in transit to its
+ * owner, or available.  The map is the owner's free list: malloc picks an
+ * available block from it at a random place, and follows no link the
+ * program could have written, so one dangling read and one dangling write
+ * can no longer make malloc return a live block, a quarantined one, or an
+ * address the program chose.  Only remote frees still travel on in-band
+ * links (the batch and the page's thread_free list); page_collect follows
+ * a link only to a block of the page's grid that the map says is in
+ * transit.  And as the pick is random among at least TIDE_SECURE_PICK
+ * blocks (and a quarter of those carved) while the page has room, and not
+ * swayed by where the others lie, a freed slot is not the next one handed
+ * out. */
 #define _GNU_SOURCE
 #include "internal/internal.h"
 
-/* Blocks malloc chooses among: the walk reads this many links at most. */
-#define SECURE_PICK 64
-
-/* The granule index of b in its segment. */
-static inline size_t secure_granule(const void *b) {
-  return ((uintptr_t)b & TIDE_SEGMENT_MASK) >> TIDE_SECURE_GRANULE_SHIFT;
-}
-
-static inline _Atomic(uint64_t) *secure_word(const void *b, unsigned which) {
-  uintptr_t seg = (uintptr_t)b & ~(uintptr_t)TIDE_SEGMENT_MASK;
-  return (_Atomic(uint64_t) *)(seg + TIDE_SECURE_MAP_OFFSET + which * TIDE_SECURE_MAP_BYTES) +
-         secure_granule(b) / 64;
-}
-static inline uint64_t secure_bit(const void *b) { return (uint64_t)1 << (secure_granule(b) & 63); }
-
-static inline bool secure_test(const void *b, unsigned which) {
-  return (atomic_load_explicit(secure_word(b, which), memory_order_relaxed) & secure_bit(b)) != 0;
-}
-
-/* Set (or clear) the bit; its old state. */
-static inline bool secure_set(const void *b, unsigned which) {
-  uint64_t bit = secure_bit(b);
-  return (atomic_fetch_or_explicit(secure_word(b, which), bit, memory_order_relaxed) & bit) != 0;
-}
-static inline bool secure_clear(const void *b, unsigned which) {
-  uint64_t bit = secure_bit(b);
-  return (atomic_fetch_and_explicit(secure_word(b, which), ~bit, memory_order_relaxed) & bit) != 0;
+/* The even bits of word w whose granule is AVAIL (10). */
+static inline uint64_t secure_avail_bits(uint64_t w) {
+  return (w >> 1) & ~w & 0x5555555555555555ULL;
 }
 
 /* A new page: no block of it is carved yet, whatever an earlier page in
- * these slices left. */
+ * these slices left.  A page starts on a slice, so on a word: clear whole
+ * words. */
 void secure_page_reset(const tide_page *page) {
-  uint8_t *start = page_start(page);
-  size_t words = ((size_t)page->slice_count << TIDE_SLICE_SHIFT) >> TIDE_SECURE_GRANULE_SHIFT >> 6;
-  /* A page starts on a slice, so on a word: clear whole words. */
-  uint8_t *seg = (uint8_t *)segment_of(page) + TIDE_SECURE_MAP_OFFSET;
-  for (unsigned which = 0; which < 2; which++) {
-    _Atomic(uint64_t) *w =
-        (_Atomic(uint64_t) *)(seg + which * TIDE_SECURE_MAP_BYTES) + secure_granule(start) / 64;
-    for (size_t i = 0; i < words; i++) atomic_store_explicit(&w[i], 0, memory_order_relaxed);
-  }
+  _Atomic(uint64_t) *w = secure_word(page_start(page));
+  size_t words = ((size_t)page->slice_count << TIDE_SLICE_SHIFT) >> TIDE_SECURE_GRANULE_SHIFT >> 5;
+  for (size_t i = 0; i < words; i++) atomic_store_explicit(&w[i], 0, memory_order_relaxed);
 }
 
-/* count blocks from first were just carved and linked onto the page. */
+/* count blocks from first were just carved: LIVE (never used) -> AVAIL,
+ * one RMW per word (other threads may be freeing blocks of the same word). */
 void secure_carve(const tide_page *page, uint8_t *first, uint32_t count) {
+  _Atomic(uint64_t) *word = NULL;
+  uint64_t bits = 0;
   for (uint32_t i = 0; i < count; i++) {
     uint8_t *b = first + (size_t)i * page->block_size;
-    secure_set(b, TIDE_SECURE_FREED);
-    secure_set(b, TIDE_SECURE_AVAIL);
-  }
-}
-
-/* The program frees b, a block of a class or a large page that passed the
- * grid check.  The bitmap, not the block's bytes, says whether it was the
- * program's: a double free is caught even when the freed key was erased. */
-void secure_note_free(const void *b, const char *func) {
-  if (secure_set(b, TIDE_SECURE_FREED)) tide_fatal(func, "double free", b);
-}
-
-/* The quarantine gives b back to its page: from now on it may be on the
- * page's lists.  Only a block freed once is in a quarantine once. */
-void secure_note_release(const void *b) {
-  if (secure_set(b, TIDE_SECURE_AVAIL)) tide_fatal("free", "double free", b);
-}
-
-/* May a link of page's lists lead to b?  Only to a carved block of this
- * page on the grid that the bitmap says is on a list.  The owner's test:
- * it alone changes capacity. */
-bool secure_linkable(const tide_page *page, const void *b) {
-  if (((uintptr_t)b ^ (uintptr_t)page) >> TIDE_SEGMENT_SHIFT) return false;
-  if (page_block_index(page, b) >= page->capacity) return false;
-  return secure_test(b, TIDE_SECURE_AVAIL);
-}
-
-/* The link after `at` (NULL: a list head, which only we write) leads to
- * bad: name the block whose link was overwritten. */
-static _Noreturn void secure_corrupt(const tide_page *page, const tide_block *at,
-                                     const tide_block *bad) {
-  if (at != NULL) tide_fatal("malloc", "corrupted free list at", at);
-  page_free_list_corrupt(page, bad);
-}
-
-static inline tide_block *secure_next(const tide_page *page, const tide_block *b) {
-  tide_block *next = block_next_slow(b); /* leaves the segment: reported there */
-  if (next != NULL && !secure_linkable(page, next)) secure_corrupt(page, b, next);
-  return next;
-}
-
-/* malloc's block from page, whose free or local_free list is not empty:
- * a random one of the first SECURE_PICK blocks of the two, unlinked; every
- * link read on the way is checked against the grid, the capacity and the
- * bitmap before it is followed.  NULL if both lists are empty. */
-typedef struct secure_walk {
-  tide_block *cand[SECURE_PICK], *prev[SECURE_PICK];
-  uint8_t list[SECURE_PICK];
-} secure_walk;
-
-static unsigned secure_gather(tide_page *page, secure_walk *w) {
-  tide_block **cand = w->cand, **prev = w->prev;
-  uint8_t *list = w->list;
-  unsigned n = 0;
-  for (unsigned l = 0; l < 2 && n < SECURE_PICK; l++) {
-    tide_block *b = l == 0 ? page->free : page->local_free, *before = NULL;
-    if (b != NULL && !secure_linkable(page, b)) secure_corrupt(page, NULL, b);
-    while (b != NULL && n < SECURE_PICK) {
-      cand[n] = b;
-      prev[n] = before;
-      list[n] = (uint8_t)l;
-      n++;
-      before = b;
-      b = secure_next(page, b);
+    if (secure_word(b) != word) {
+      if (bits) atomic_fetch_or_explicit(word, bits, memory_order_relaxed);
+      word = secure_word(b);
+      bits = 0;
     }
+    bits |= (uint64_t)TIDE_SECURE_AVAIL << secure_shift(b);
   }
-  return n;
+  if (bits) atomic_fetch_or_explicit(word, bits, memory_order_relaxed);
 }
 
-tide_block *secure_pop(tide_page *page) {
-  secure_walk w;
-  tide_block **cand = w.cand, **prev = w.prev;
-  unsigned n = secure_gather(page, &w);
-  /* Too few to choose from (a page that has handed most of its blocks out,
-   * or one block freed into an empty page): carve more, while the page has
-   * room, so that the block freed last is one of many. */
-  while (n < SECURE_PICK && page_extend(page)) n = secure_gather(page, &w);
-  if (n == 0) return NULL;
-  unsigned k = (unsigned)(page_random() % n);
-  tide_block *b = cand[k];
-  /* Its successor, checked even when the walk stopped short of it: the
-   * link a dangling write changed is reported at the block that holds it. */
-  tide_block *next = secure_next(page, b);
-  if (prev[k] == NULL) {
-    if (w.list[k] == 0)
-      page->free = next;
-    else
-      page->local_free = next;
-  } else {
-    prev[k]->next_encoded = block_encode(next);
+/* page_collect's walk of the list first... it took from thread_free: each
+ * block becomes available.  A link is followed only to a carved block of
+ * the page's grid that the map says is in transit, and no further than the
+ * blocks out (a cycle or a list longer than that is reported); a bad link
+ * is reported at the block that holds it (the head, which only a CAS of
+ * ours writes, at itself). */
+void secure_collect(tide_page *page, tide_block *first) {
+  uint32_t used = page_used(page), count = 0;
+  const tide_block *at = NULL;
+  for (tide_block *b = first, *next; b != NULL; at = b, b = next) {
+    if (count == used || ((uintptr_t)b ^ (uintptr_t)page) >> TIDE_SEGMENT_SHIFT ||
+        page_block_index(page, b) >= page->capacity)
+      tide_fatal("malloc", "corrupted free list at", at != NULL ? at : b);
+    if (tide_unlikely(tide_valgrind)) VALGRIND_MAKE_MEM_DEFINED(b, sizeof(*b));
+    next = block_decode(b->next_encoded);
+    /* TRANSIT -> AVAIL: clear bit 0; any other state is a forged link. */
+    unsigned shift = secure_shift(b);
+    uint64_t old = atomic_fetch_and_explicit(secure_word(b), ~((uint64_t)1 << shift),
+                                             memory_order_relaxed);
+    if (((old >> shift) & 3) != TIDE_SECURE_TRANSIT)
+      tide_fatal("malloc", "corrupted free list at", at != NULL ? at : b);
+    count++;
   }
-  /* The walk proved the bit set, and only the owner clears it. */
-  if (!secure_clear(b, TIDE_SECURE_AVAIL) || !secure_clear(b, TIDE_SECURE_FREED))
+  page->used -= count;
+}
+
+/* The granule of page's block i, from the page's first granule. */
+static inline size_t secure_block_granule(size_t i, size_t bs) {
+  return (i * bs) >> TIDE_SECURE_GRANULE_SHIFT;
+}
+
+/* The number of set bits of m, whose set bits are all even (SWAR, its
+ * first step done). */
+static inline unsigned secure_count_even(uint64_t m) {
+  m = (m & 0x3333333333333333ULL) + ((m >> 2) & 0x3333333333333333ULL);
+  m = (m + (m >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
+  return (unsigned)((m * 0x0101010101010101ULL) >> 56);
+}
+
+/* malloc's block from page, which has an available block (capacity >
+ * page_used): a uniformly random one of the available blocks of two random
+ * words of the page's map (if both have none, of the next word that has
+ * some, wrapping round): AVAIL -> LIVE.  Not swayed by the length of the
+ * run of unavailable blocks before a block (the first available block
+ * after a random place would favour a block that follows a long run, and
+ * so, once it was freed, the same block again); a block alone in its word
+ * is chosen with chance about 2 / (words * (1 + the blocks of a word)).
+ * secure_page_can_pick keeps a quarter of the carved blocks available
+ * while the page has room, so few words have none. */
+tide_block *secure_pick(tide_page *page) {
+  uint32_t cap = page->capacity;
+  size_t bs = page->block_size;
+  uint8_t *start = page_start(page);
+  _Atomic(uint64_t) *map = secure_word(start); /* a page starts on a word */
+  size_t words = secure_block_granule(cap - 1, bs) / 32 + 1;
+  uint64_t r = page_random();
+  /* 24 random bits a word, scaled to the count (Lemire's multiply). */
+  size_t w = (size_t)(((r & 0xffffff) * words) >> 24);
+  size_t w2 = (size_t)((((r >> 24) & 0xffffff) * words) >> 24);
+  uint64_t m = secure_avail_bits(atomic_load_explicit(&map[w], memory_order_relaxed));
+  uint64_t m2 = w2 == w ? 0 : secure_avail_bits(atomic_load_explicit(&map[w2], memory_order_relaxed));
+  unsigned n = secure_count_even(m), n2 = secure_count_even(m2);
+  if (tide_unlikely(n + n2 == 0)) {
+    /* At most once round the page. */
+    for (size_t turn = 0; m == 0; turn++) {
+      if (turn == words) tide_fatal("malloc", "corrupted free list at", start);
+      if (++w == words) w = 0;
+      m = secure_avail_bits(atomic_load_explicit(&map[w], memory_order_relaxed));
+    }
+    n = secure_count_even(m);
+  }
+  unsigned k = (unsigned)(r >> 48) % (n + n2);
+  if (k >= n) {
+    k -= n;
+    w = w2;
+    m = m2;
+  }
+  for (; k > 0; k--) m &= m - 1;
+  unsigned pos = (unsigned)__builtin_ctzll(m);
+  size_t gran = w * 32 + pos / 2; /* from the page's first granule */
+  size_t index = ((gran << TIDE_SECURE_GRANULE_SHIFT) + bs - 1) / bs;
+  tide_block *b = (tide_block *)(start + index * bs);
+  /* Only the owner ends AVAIL, so the bit is still set; bit 0 was clear
+   * when the word was read, and no other thread sets it in AVAIL. */
+  uint64_t bit = (uint64_t)1 << (pos + 1); /* AVAIL's bit */
+  if (tide_unlikely(!(atomic_fetch_and_explicit(&map[w], ~bit, memory_order_relaxed) & bit) ||
+                    index >= cap))
     tide_fatal("malloc", "corrupted free list at", b);
   return b;
+}
+
+/* secure_pick, once the page has enough blocks to choose among: while
+ * fewer are available than secure_page_can_pick wants and the page has
+ * room, more are carved, so that the block freed last is one of many. */
+tide_block *secure_pop(tide_page *page) {
+  while (!secure_page_can_pick(page) && page_extend(page)) {
+  }
+  return secure_pick(page);
 }

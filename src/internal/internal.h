@@ -211,6 +211,9 @@ tide_hidden void heap_wake_unlink(tide_heap *heap, tide_page *page);
 tide_hidden void heap_heartbeat(tide_heap *heap);
 tide_hidden void heap_note_purge(tide_heap *heap, uint64_t deadline_ns);
 static inline bool page_has_free(const tide_page *page) {
+  /* Secure mode: the map is the free state, and every carved block not out
+   * is available (types.h). */
+  if (tide_opt.secure) return page->capacity > page_used(page);
   return page->free != NULL || page->local_free != NULL;
 }
 tide_hidden void heap_page_unfull(tide_heap *heap, tide_page *page);
@@ -358,13 +361,76 @@ static inline size_t alloc_class_bytes(size_t size) {
 }
 
 /* ---- Secure mode's out-of-line free state (secure.c, types.h) ------------- */
-/* A thread's xorshift generator, seeded from the secret and the clock. */
-tide_hidden uint64_t page_random(void);
+/* A thread's xorshift generator (the pick, the quarantine's eviction),
+ * seeded from the secret and the clock on first use. */
+extern __thread uint64_t tide_tls_rng __attribute__((tls_model("initial-exec"))) tide_hidden;
+tide_hidden uint64_t page_random_seed(void);
+static inline uint64_t page_random(void) {
+  uint64_t x = tide_tls_rng;
+  if (tide_unlikely(x == 0)) x = page_random_seed();
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  tide_tls_rng = x;
+  return x;
+}
+
+/* The map's word for the granule b starts in, and the shift of the
+ * granule's two bits in it (types.h). */
+static inline _Atomic(uint64_t) *secure_word(const void *b) {
+  uintptr_t seg = (uintptr_t)b & ~(uintptr_t)TIDE_SEGMENT_MASK;
+  size_t granule = ((uintptr_t)b & TIDE_SEGMENT_MASK) >> TIDE_SECURE_GRANULE_SHIFT;
+  return (_Atomic(uint64_t) *)(seg + TIDE_SECURE_MAP_OFFSET) + granule / 32;
+}
+static inline unsigned secure_shift(const void *b) {
+  return (unsigned)(((uintptr_t)b >> TIDE_SECURE_GRANULE_SHIFT) % 32) * 2;
+}
+/* b's state before bits were ored (or xored) into it. */
+static inline unsigned secure_or(const void *b, unsigned bits) {
+  unsigned shift = secure_shift(b);
+  return (unsigned)(atomic_fetch_or_explicit(secure_word(b), (uint64_t)bits << shift,
+                                             memory_order_relaxed) >> shift) & 3u;
+}
+static inline unsigned secure_xor(const void *b, unsigned bits) {
+  unsigned shift = secure_shift(b);
+  return (unsigned)(atomic_fetch_xor_explicit(secure_word(b), (uint64_t)bits << shift,
+                                              memory_order_relaxed) >> shift) & 3u;
+}
+
+/* The program frees b, a block of a class or a large page that passed the
+ * grid check: LIVE -> QUARANTINE.  The map, not the block's bytes, says
+ * whether it was the program's: a double free is caught from every other
+ * state (quarantined, in transit, available) even when the freed key was
+ * erased. */
+static inline void secure_note_free(const void *b, const char *func) {
+  if (tide_unlikely(secure_or(b, TIDE_SECURE_QUARANTINE) != TIDE_SECURE_LIVE))
+    tide_fatal(func, "double free", b);
+}
+/* The quarantine gives b back: to its owner, who may hand it out at once
+ * (QUARANTINE -> AVAIL), or, from another thread, in transit to the owner
+ * (QUARANTINE -> TRANSIT), before the push that makes it reachable.  Only a
+ * block freed once is in a quarantine once. */
+static inline void secure_release_owner(const void *b) {
+  if (tide_unlikely(secure_xor(b, TIDE_SECURE_QUARANTINE ^ TIDE_SECURE_AVAIL) !=
+                    TIDE_SECURE_QUARANTINE))
+    tide_fatal("free", "double free", b);
+}
+static inline void secure_release_remote(const void *b) {
+  if (tide_unlikely(secure_or(b, TIDE_SECURE_TRANSIT) != TIDE_SECURE_QUARANTINE))
+    tide_fatal("free", "double free", b);
+}
+
+/* Available blocks malloc chooses among, at least, while the page has room
+ * (and a quarter of those carved): secure_pop carves more below that. */
+#define TIDE_SECURE_PICK 64
+static inline bool secure_page_can_pick(const tide_page *page) {
+  uint32_t avail = page->capacity - page_used(page);
+  return avail >= TIDE_SECURE_PICK && avail >= page->capacity / 4;
+}
 tide_hidden void secure_page_reset(const tide_page *page);
 tide_hidden void secure_carve(const tide_page *page, uint8_t *first, uint32_t count);
-tide_hidden void secure_note_free(const void *b, const char *func);
-tide_hidden void secure_note_release(const void *b);
-tide_hidden bool secure_linkable(const tide_page *page, const void *b);
+tide_hidden void secure_collect(tide_page *page, tide_block *first);
+tide_hidden tide_block *secure_pick(tide_page *page);
 tide_hidden tide_block *secure_pop(tide_page *page);
 
 #endif /* TIDE_INTERNAL_H */

@@ -140,7 +140,8 @@ typedef enum tide_page_flag {
  * to it.
  * Invariants (owner's view, for a page in use):
  *   used = capacity - |free| - |thread_free not yet collected|... precisely:
- *   capacity == used + |free| + |local_free|, where used counts blocks
+ *   capacity == used + |free| + |local_free| (secure mode: + the blocks
+ *   the map says are available, its lists empty), where used counts blocks
  *   handed out and not yet collected back (one on thread_free, or still in
  *   the batch of the thread that freed it, page_free_remote, still counts):
  *   so a page with a block in some thread's batch cannot be freed;
@@ -290,38 +291,53 @@ static inline void tide_segment_header_init(tide_segment *seg, uint32_t kind,
 #define TIDE_SEGMENT_HEADER_SIZE \
   (sizeof(tide_segment) + TIDE_SLICES * sizeof(tide_page))
 
-/* Secure mode's free state, out of line (secure.c): two bitmaps in the
- * header slice, after the header and before the head guard, where no block
- * lies and no block's overflow or underflow reaches (the guard stands
- * between them and slice 1).  One bit per 32-byte granule of the segment,
- * the granule a block starts in: secure mode's blocks are at least
- * TIDE_SECURE_MIN_BLOCK bytes (a block of 16 would share its granule).
- *   freed: the block is not the program's: carved and not handed out, or
- *          freed (waiting in a quarantine, a remote batch, on a list).
- *          Set when a page is extended (owner) and by free (any thread);
- *          cleared when malloc hands the block out (owner).  free finding
- *          it set is a double free, whatever the block's bytes say.
- *   avail: the block is on one of its page's lists (free, local_free,
- *          thread_free, or a thread's batch of remote frees for the page):
- *          set when the page is extended (owner) and when the quarantine
- *          releases the block (any thread, before the push that makes it
- *          reachable); cleared when malloc hands it out (owner).  malloc
- *          hands out only a block whose bit is set: a link the program
- *          forged to a live block, a quarantined one or any other address
- *          is reported, not followed.
- * Invariants (for the carved blocks of a live page of a size class, or a
- * large page): avail => freed; live <=> !freed; both clear for granules
- * that start no carved block (page_init clears a new page's slices).
- * Blocks of one 64-bit word belong to one page but may be freed by
- * different threads at once: every change is an atomic read-modify-write,
- * and the old value is the check. */
+/* Secure mode's free state, out of line (secure.c): a map in the header
+ * slice, after the header and before the head guard, where no block lies
+ * and no block's overflow or underflow reaches (the guard stands between
+ * them and slice 1).  Two bits per 32-byte granule of the segment, for the
+ * block that starts in the granule (secure mode's blocks are at least
+ * TIDE_SECURE_MIN_BLOCK bytes, so no two share one), both in one 64-bit
+ * word (granule g: word g / 32, bits 2 (g % 32) and up), so that one atomic
+ * read-modify-write changes a block's state and tells the state it was in.
+ * For a page of a size class or a large page in secure mode the map IS the
+ * owner's free state: no owner-side list exists, and malloc follows no link
+ * but those of remote frees (page_collect).
+ *   LIVE       00  the program's: handed out by malloc; also every granule
+ *                  that starts no carved block (a new page's slices are
+ *                  cleared: secure_page_reset), and a large page's block.
+ *   QUARANTINE 01  freed, waiting in the freeing thread's quarantine.
+ *   TRANSIT    11  released by a thread that does not own the page: in its
+ *                  remote batch or on the page's thread_free list.
+ *   AVAIL      10  the owner may hand it out: carved and never handed out,
+ *                  released by the owner, or collected from thread_free.
+ * Transitions and who makes them (old state checked in the same RMW):
+ *   carve (owner, page_extend)        LIVE -> AVAIL
+ *   malloc (owner)                    AVAIL -> LIVE
+ *   free (any thread)                 LIVE -> QUARANTINE; any other old
+ *                                     state is a double free, whatever the
+ *                                     block's bytes say (bit 0 or bit 1 set)
+ *   quarantine release, owner         QUARANTINE -> AVAIL
+ *   quarantine release, other thread  QUARANTINE -> TRANSIT, before the push
+ *   page_collect (owner)              TRANSIT -> AVAIL; a link of thread_free
+ *                                     to a block in any other state (or off
+ *                                     the grid, or beyond capacity) is
+ *                                     reported, not followed
+ * Invariants, for a live page in secure mode: every carved block not
+ * AVAIL counts in page->used (LIVE, QUARANTINE and TRANSIT blocks are all
+ * out: a page with a block in a quarantine or in transit is never freed),
+ * so the page's AVAIL blocks number capacity - page_used(page); only the
+ * owner makes or ends AVAIL.  Blocks of one word belong to one page but
+ * may be freed or released by different threads at once: every change is
+ * an atomic read-modify-write. */
 #define TIDE_SECURE_GRANULE_SHIFT 5
 #define TIDE_SECURE_MIN_BLOCK ((size_t)1 << TIDE_SECURE_GRANULE_SHIFT)
 #define TIDE_SECURE_MAP_OFFSET 8192
-#define TIDE_SECURE_MAP_BYTES (TIDE_SEGMENT_SIZE >> TIDE_SECURE_GRANULE_SHIFT >> 3)
-#define TIDE_SECURE_FREED 0
-#define TIDE_SECURE_AVAIL 1
-#define TIDE_SECURE_META_END (TIDE_SECURE_MAP_OFFSET + 2 * TIDE_SECURE_MAP_BYTES)
+#define TIDE_SECURE_MAP_BYTES (TIDE_SEGMENT_SIZE >> TIDE_SECURE_GRANULE_SHIFT >> 2)
+#define TIDE_SECURE_LIVE 0u
+#define TIDE_SECURE_QUARANTINE 1u
+#define TIDE_SECURE_TRANSIT 3u
+#define TIDE_SECURE_AVAIL 2u
+#define TIDE_SECURE_META_END (TIDE_SECURE_MAP_OFFSET + TIDE_SECURE_MAP_BYTES)
 _Static_assert(TIDE_SEGMENT_HEADER_SIZE <= TIDE_SECURE_MAP_OFFSET,
                "the secure bitmaps follow the segment header");
 _Static_assert(TIDE_SECURE_META_END <= TIDE_SLICE_SIZE, "the secure bitmaps fit the header slice");

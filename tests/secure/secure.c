@@ -5,6 +5,7 @@
 #include "../common.h"
 
 #include <malloc.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -166,9 +167,12 @@ static int mode_big(void) {
 }
 
 /* ---- Steering the free lists (issue 13) ----------------------------------
- * A program with a dangling pointer reads two freed blocks' links, works
- * out the link secret, and writes one forged link.  The links are
- * next ^ secret (src/internal/internal.h, block_encode); the secret is the one value that
+ * The owner's free state is out of line (a map beside the segment header):
+ * only blocks another thread freed travel on in-band links, on their page's
+ * remote list, until the owner collects them.  A program with a dangling
+ * pointer reads two such blocks' links, works out the link secret, and
+ * writes one forged link.  The links are next ^ secret
+ * (src/internal/internal.h, block_encode); the secret is the one value that
  * makes most freed blocks' links lead to other freed blocks (or NULL). */
 enum { STEER_N = 64, STEER_SIZE = 100 };
 
@@ -178,15 +182,24 @@ static uintptr_t steer_link(const void *b) {
   return w;
 }
 
-/* Frees STEER_N blocks of a page that keeps a live one, flushes the
- * quarantine (malloc_trim) so that they are linked, and finds the secret
- * from their links; the freed blocks are in b, the live block is *live. */
+/* Another thread frees the blocks: its quarantine gives them back, in
+ * transit, when it exits. */
+static void *steer_freer(void *arg) {
+  char **b = arg;
+  for (int i = 0; i < STEER_N; i++) free(b[i]);
+  return NULL;
+}
+
+/* Frees STEER_N blocks of a page that keeps a live one, from another
+ * thread, so that they wait linked on the page's remote list, and finds the
+ * secret from their links; the freed blocks are in b, the live block is
+ * *live. */
 static uintptr_t steer_setup(char **b, char **live) {
   for (int i = 0; i < STEER_N; i++) b[i] = malloc(STEER_SIZE);
   *live = malloc(STEER_SIZE);
   memset(*live, 'L', STEER_SIZE);
-  for (int i = 0; i < STEER_N; i++) free(b[i]);
-  malloc_trim(0);
+  pthread_t t;
+  if (pthread_create(&t, NULL, steer_freer, b) != 0 || pthread_join(t, NULL) != 0) return 0;
   uintptr_t best = 0;
   int best_hits = 0;
   for (int x = 0; x < STEER_N; x++) {
@@ -196,8 +209,8 @@ static uintptr_t steer_setup(char **b, char **live) {
       int hits = 0;
       for (int z = 0; z < STEER_N; z++) {
         uintptr_t d = steer_link(b[z]) ^ s;
-        for (int t = 0; t < STEER_N && d != 0; t++)
-          if (d == (uintptr_t)b[t]) d = 0;
+        for (int t2 = 0; t2 < STEER_N && d != 0; t2++)
+          if (d == (uintptr_t)b[t2]) d = 0;
         if (d == 0) hits++;
       }
       if (hits > best_hits) best_hits = hits, best = s;
@@ -208,7 +221,8 @@ static uintptr_t steer_setup(char **b, char **live) {
 }
 
 /* Point the link of freed block b[0] at target, then allocate: malloc must
- * never hand out target (nor anything but a block that is free). */
+ * never hand out target (nor anything but a block that is free), and the
+ * owner's collection reports the link at b[0]. */
 static int steer(const char *what) {
   static char global_buf[256] __attribute__((aligned(64)));
   char stack_buf[256] __attribute__((aligned(64)));
@@ -239,6 +253,101 @@ static int steer(const char *what) {
     }
   }
   puts("survived"); /* contained, but not reported */
+  return 0;
+}
+
+/* Frees of other sizes, enough that the quarantine (512 blocks, 4 MiB; a
+ * random one leaves when it is full) has given back everything freed
+ * before (each of 3000 evictions misses a given block with chance at most
+ * 69/70: all miss it with chance below 1e-18). */
+static void churn_quarantine(void) {
+  for (int i = 0; i < 3000; i++) {
+    void *volatile c = malloc(60000);
+    free(c);
+  }
+}
+
+static int cmp_ptr(const void *a, const void *b) {
+  uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* Dangling writes over freed blocks of the owner's own page (their first
+ * 16 bytes, where the links and the freed key of a free list would be):
+ * malloc follows none of it, so it hands out no live block, no block twice
+ * and nothing off the grid (malloc_usable_size checks the grid). */
+static int mode_forged_local(void) {
+  enum { LIVE = 64, FREED = 256, ALLOCS = 4000 };
+  static char *live[LIVE], *freed[FREED];
+  static uintptr_t all[LIVE + ALLOCS];
+  for (int i = 0; i < LIVE; i++) {
+    live[i] = malloc(STEER_SIZE);
+    memset(live[i], 'L', STEER_SIZE);
+  }
+  for (int i = 0; i < FREED; i++) freed[i] = malloc(STEER_SIZE);
+  for (int i = 0; i < FREED; i++) free(freed[i]);
+  churn_quarantine(); /* the freed blocks are back on their page */
+  for (int i = 0; i < FREED; i++) {
+    uintptr_t w[2] = {(uintptr_t)live[i % LIVE], (uintptr_t)live[(i + 1) % LIVE] + 16};
+    memcpy(freed[i], w, sizeof w); /* the dangling write */
+  }
+  int n = 0;
+  for (int i = 0; i < LIVE; i++) all[n++] = (uintptr_t)live[i];
+  for (int i = 0; i < ALLOCS; i++) {
+    char *q = malloc(STEER_SIZE);
+    REQUIRE(q, "malloc");
+    CHECK(malloc_usable_size(q) >= STEER_SIZE, "malloc %d returned %p, %zu bytes", i, (void *)q,
+          malloc_usable_size(q));
+    all[n++] = (uintptr_t)q;
+  }
+  qsort(all, (size_t)n, sizeof all[0], cmp_ptr);
+  int twice = 0;
+  for (int i = 1; i < n; i++)
+    if (all[i] == all[i - 1]) twice++;
+  CHECK(twice == 0, "%d blocks handed out while live", twice);
+  for (int i = 0; i < LIVE; i++)
+    for (int j = 0; j < STEER_SIZE; j++)
+      if (live[i][j] != 'L') {
+        CHECK(0, "live block %p changed at byte %d", (void *)live[i], j);
+        break;
+      }
+  return t_finish("secure forged-local");
+}
+
+/* A double free of a block the quarantine gave back to its page (by
+ * eviction, not malloc_trim), with the freed key erased: the map says it
+ * is available, not the program's. */
+static int mode_double_released(void) {
+  char *volatile keep = malloc(64);
+  char *volatile p = malloc(64);
+  printf("ptr=%p\n", (void *)p);
+  fflush(stdout);
+  free(p);
+  churn_quarantine();
+  memset(p, 0, 16); /* through the dangling pointer: the freed key gone */
+  free(p);
+  puts("survived");
+  free(keep);
+  return 0;
+}
+
+/* A double free of a block another thread freed, on its way back to the
+ * owner (in transit on the page's remote list), its freed key erased. */
+static void *free_one(void *arg) {
+  free(arg);
+  return NULL;
+}
+static int mode_double_transit(void) {
+  char *volatile keep = malloc(64);
+  char *volatile p = malloc(64);
+  printf("ptr=%p\n", (void *)p);
+  fflush(stdout);
+  pthread_t t;
+  REQUIRE(pthread_create(&t, NULL, free_one, p) == 0 && pthread_join(t, NULL) == 0, "thread");
+  memset(p + 8, 0, 8); /* the freed key; the link stays */
+  free(p);
+  puts("survived");
+  free(keep);
   return 0;
 }
 
@@ -313,6 +422,34 @@ static int mode_reuse_random(void) {
   return t_finish("secure reuse-random");
 }
 
+/* A page most of whose blocks are out: the freed slot is still one of
+ * many to choose from (the page is extended to keep at least 64 available
+ * while it has room), not the next one handed out.  150 blocks of 224 out
+ * of a page of 292 (carved 18 at a time); 200 trials, each freeing one
+ * block, flushing the quarantine and allocating one: about 1 in 64 (3 in
+ * 200) expected, 20 has chance below 1e-9; a page that carved only when it
+ * ran dry would choose among 1 to 18 (about 39 in 200). */
+static int mode_reuse_random_busy(void) {
+  enum { KEEP = 150, TRIALS = 200, SIZE = 200 };
+  static void *keep[KEEP];
+  for (int i = 0; i < KEEP; i++) keep[i] = malloc(SIZE);
+  malloc_trim(0);
+  int next = 0;
+  for (int t = 0; t < TRIALS; t++) {
+    void *p = malloc(SIZE);
+    free(p);
+    malloc_trim(0);
+    void *q = malloc(SIZE);
+    if (q == p) next++;
+    free(q);
+    malloc_trim(0);
+  }
+  printf("the freed block was the next one handed out in %d of %d trials\n", next, TRIALS);
+  CHECK(next < TRIALS / 10, "a freed block came back at once in %d of %d trials", next, TRIALS);
+  for (int i = 0; i < KEEP; i++) free(keep[i]);
+  return t_finish("secure reuse-random-busy");
+}
+
 int main(int argc, char **argv) {
   const char *m = argc > 1 ? argv[1] : "";
   if (!strcmp(m, "canary")) return mode_canary();
@@ -328,6 +465,10 @@ int main(int argc, char **argv) {
   if (!strcmp(m, "double-zeroed")) return mode_double_zeroed(false);
   if (!strcmp(m, "double-zeroed-flushed")) return mode_double_zeroed(true);
   if (!strcmp(m, "reuse-random")) return mode_reuse_random();
+  if (!strcmp(m, "reuse-random-busy")) return mode_reuse_random_busy();
+  if (!strcmp(m, "forged-local")) return mode_forged_local();
+  if (!strcmp(m, "double-released")) return mode_double_released();
+  if (!strcmp(m, "double-transit")) return mode_double_transit();
   fprintf(stderr, "usage: secure canary|double|guard|reuse|order [random|sequential]|maps|workload\n");
   return 2;
 }

@@ -34,9 +34,11 @@ secure_guard_below() { secure_caught guard-below 11 ''; }
 t_test secure/guard-page-below-big-block secure_guard_below
 
 # Issue 13: one dangling read and one dangling write must not steer malloc
-# to a live block or to an address the program chose (the forged link is
-# reported at the block that holds it); a double free is caught by the
-# out-of-line bitmap even with the block's bytes (its freed key) zeroed.
+# to a live block or to an address the program chose: the owner's free
+# state is out of line (no link of it to forge), and a forged link of a
+# remote free is reported at the block that holds it; a double free is
+# caught by the out-of-line map in every state (quarantined, in transit,
+# available) even with the block's bytes (its freed key) zeroed.
 secure_steer_live() { secure_caught steer-live 6 'malloc\(\): corrupted free list at PTR'; }
 t_test secure/forged-link-to-live-block secure_steer_live
 secure_steer_inside() { secure_caught steer-inside 6 'malloc\(\): corrupted free list at PTR'; }
@@ -49,6 +51,10 @@ secure_double_zeroed() { secure_caught double-zeroed 6 'free\(\): double free PT
 t_test secure/double-free-key-erased secure_double_zeroed
 secure_double_zeroed_flushed() { secure_caught double-zeroed-flushed 6 'free\(\): double free PTR'; }
 t_test secure/double-free-key-erased-after-flush secure_double_zeroed_flushed
+secure_double_released() { secure_caught double-released 6 'free\(\): double free PTR'; }
+t_test secure/double-free-after-quarantine-release secure_double_released
+secure_double_transit() { secure_caught double-transit 6 'free\(\): double free PTR'; }
+t_test secure/double-free-in-transit secure_double_transit
 
 secure_self() { # MODE [ARG] [OPTIONS]
   need_tide
@@ -59,6 +65,10 @@ secure_reuse() { secure_self reuse; }
 t_test secure/zeroed-and-quarantined secure_reuse
 secure_reuse_random() { secure_self reuse-random; }
 t_test secure/reuse-random-after-flush secure_reuse_random
+secure_reuse_random_busy() { secure_self reuse-random-busy; }
+t_test secure/reuse-random-busy-page secure_reuse_random_busy
+secure_forged_local() { secure_self forged-local; }
+t_test secure/forged-local-links-ignored secure_forged_local
 secure_order() { secure_self order random; }
 t_test secure/random-order secure_order
 secure_order_plain() { secure_self order sequential ""; }
