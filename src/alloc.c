@@ -160,7 +160,7 @@ tide_noinline void *alloc_generic(tide_heap *heap, size_t size, size_t alignment
  * size first, where malloc has it, so that the fast path moves no
  * register. */
 static tide_noinline void *alloc_local_free(size_t size, size_t alignment, tide_heap *heap,
-                                            tide_page *page, size_t idx, tide_request req) {
+                                            tide_page *page, tide_request req) {
   (void)page_free_head(page); /* empty, or a link was overwritten */
   tide_block *b = page->local_free;
   if (b == NULL || tide_slow_only()) return alloc_generic(heap, size, alignment, req);
@@ -169,9 +169,24 @@ static tide_noinline void *alloc_local_free(size_t size, size_t alignment, tide_
   block_mark_live(b);
   page->used++;
   heap->stats.requested_bytes += size;
-  heap->stats.direct_malloc[idx]++;
+  heap->stats.bin_malloc[page->bin]++;
   stats_note_alloc(heap, page->bin);
   if (tide_unlikely(--heap->heartbeat == 0)) heap_heartbeat(heap);
+  return b;
+}
+
+/* The fast path's block: the head of page's free list, if the list is not
+ * empty (and its head has not left the segment), unlinked and counted. */
+static inline __attribute__((always_inline)) tide_block *alloc_pop(tide_heap *heap,
+                                                                   tide_page *page,
+                                                                   size_t asked) {
+  tide_block *b = page->free;
+  if (tide_unlikely(!block_in_page_segment(page, b))) return NULL;
+  page->free = block_decode(b->next_encoded);
+  block_mark_live(b);
+  page->used++;
+  heap->stats.requested_bytes += asked;
+  heap->stats.bin_malloc[page->bin]++;
   return b;
 }
 
@@ -185,16 +200,9 @@ static inline void *alloc_fast_asked(size_t size, size_t asked, size_t alignment
   if (tide_likely(size <= TIDE_SMALL_MAX)) {
     size_t idx = (size + TIDE_ALIGN - 1) / TIDE_ALIGN;
     tide_page *page = heap->direct[idx];
-    tide_block *b = page->free;
-    if (tide_likely(block_in_page_segment(page, b))) {
-      page->free = block_decode(b->next_encoded);
-      block_mark_live(b);
-      page->used++;
-      heap->stats.requested_bytes += asked;
-      heap->stats.direct_malloc[idx]++;
-      return b;
-    }
-    return alloc_local_free(asked, alignment, heap, page, idx, req);
+    tide_block *b = alloc_pop(heap, page, asked);
+    if (tide_likely(b != NULL)) return b;
+    return alloc_local_free(asked, alignment, heap, page, req);
   }
   return alloc_generic(heap, asked, alignment, req);
 }
@@ -453,10 +461,22 @@ static tide_noinline void *alloc_new_failed(size_t size, size_t alignment, bool 
   }
 }
 
-static inline void *alloc_new(size_t size, bool nothrow) {
+/* operator new past malloc's fast path: malloc, and the new-handler loop
+ * if that fails.  A call of its own, so that the fast path below keeps no
+ * register across a call and ends in a tail call. */
+static tide_noinline void *alloc_new_slow(size_t size, bool nothrow) {
   void *p = alloc_fast(size, TIDE_REQ_MALLOC);
   if (tide_likely(p != NULL)) return p;
   return alloc_new_failed(size, 0, nothrow);
+}
+
+static inline void *alloc_new(size_t size, bool nothrow) {
+  if (tide_likely(size <= TIDE_SMALL_MAX)) {
+    tide_heap *heap = heap_get();
+    tide_block *b = alloc_pop(heap, heap->direct[(size + TIDE_ALIGN - 1) / TIDE_ALIGN], size);
+    if (tide_likely(b != NULL)) return b;
+  }
+  return alloc_new_slow(size, nothrow);
 }
 
 static void *alloc_new_aligned(size_t size, size_t alignment, bool nothrow) {

@@ -45,6 +45,8 @@ void heap_update_direct(tide_heap *heap, unsigned bin) {
   tide_page *page = heap->queues[bin].first;
   /* Secure mode: every malloc takes the slow path, where the checks are. */
   if (page == NULL || tide_slow_only()) page = &tide_page_empty;
+  /* The entries of a bin change together: most slow paths keep the page. */
+  if (heap->direct[lo] == page) return;
   for (unsigned i = lo; i <= hi; i++) heap->direct[i] = page;
 }
 

@@ -211,7 +211,6 @@ void init_process(void) {
   tide_canary_secret = init_random_word();
   tide_valgrind = init_under_memcheck();
   options_init();
-  stats_init();
   /* valgrind (any tool) emulates brk by growing the mapping below the
    * break, and gives the new pages its protection: above a PROT_NONE guard
    * slice they would be unusable.  Under valgrind the hardened mode takes

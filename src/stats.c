@@ -32,23 +32,12 @@ static void stats_raise(_Atomic(uint64_t) *peak, uint64_t now) {
   }
 }
 
-/* Blocks of bin h made: the slow path counts by bin, malloc's fast path by
- * its direct-table index (the sizes in (16(i-1), 16i]), which it has in a
- * register; each index belongs to one bin. */
-static inline uint64_t stats_bin_made(const tide_heap_stats *h, unsigned bin) {
-  uint64_t made = __atomic_load_n(&h->bin_malloc[bin], __ATOMIC_RELAXED);
-  unsigned lo, hi;
-  if (sizeclass_direct_range(bin, &lo, &hi))
-    for (unsigned i = lo; i <= hi; i++) made += __atomic_load_n(&h->direct_malloc[i], __ATOMIC_RELAXED);
-  return made;
-}
-
 static void stats_add_heap(tide_heap *heap, void *arg) {
   struct tide_stats *s = arg;
   const tide_heap_stats *h = &heap->stats;
   s->requested_bytes += __atomic_load_n(&h->requested_bytes, __ATOMIC_RELAXED);
   for (unsigned bin = 1; bin <= TIDE_BIN_LARGE; bin++) {
-    uint64_t made = stats_bin_made(h, bin);
+    uint64_t made = __atomic_load_n(&h->bin_malloc[bin], __ATOMIC_RELAXED);
     uint64_t freed = __atomic_load_n(&h->bin_free[bin], __ATOMIC_RELAXED);
     int64_t pages = __atomic_load_n(&h->bin_pages[bin], __ATOMIC_RELAXED);
     s->malloc_calls += made;
@@ -85,32 +74,21 @@ static inline int64_t stats_bin_live(const tide_heap_stats *h, unsigned bin) {
     return (int64_t)(__atomic_load_n(&h->huge_bytes_malloc, __ATOMIC_RELAXED) -
                      __atomic_load_n(&h->huge_bytes_free, __ATOMIC_RELAXED));
   uint64_t freed = __atomic_load_n(&h->bin_free[bin], __ATOMIC_RELAXED);
-  return (int64_t)(stats_bin_made(h, bin) - freed) * (int64_t)tide_bin_size[bin];
-}
-
-/* The block size of each direct-table index's bin (stats_init). */
-static uint32_t stats_direct_size[TIDE_DIRECT_COUNT];
-
-void stats_init(void) {
-  for (unsigned idx = 0; idx < TIDE_DIRECT_COUNT; idx++)
-    stats_direct_size[idx] = tide_bin_size[sizeclass_bin(idx ? (size_t)idx * TIDE_ALIGN : 1)];
+  uint64_t made = __atomic_load_n(&h->bin_malloc[bin], __ATOMIC_RELAXED);
+  return (int64_t)(made - freed) * (int64_t)tide_bin_size[bin];
 }
 
 /* All of h: read by another thread too, racing with its owner's plain
  * increments (see tests/reliability/tsan.supp).  A recount reads every
  * heap, and a thread that allocates what another frees recounts every
- * PEAK_SLACK bytes (xmalloc-test: every 300 mallocs), so this is three flat
- * loops over the counters, not stats_bin_live's per-bin fold of the direct
- * table: about 450 instructions a heap, from about 2,700. */
+ * PEAK_SLACK bytes or so (xmalloc-test: every 2,000 mallocs): one flat loop
+ * over the counters. */
 static int64_t stats_heap_live(const tide_heap_stats *h) {
   int64_t live = stats_bin_live(h, TIDE_BIN_LARGE) + stats_bin_live(h, TIDE_BIN_LARGE + 1);
   for (unsigned bin = 1; bin < TIDE_BIN_COUNT; bin++)
     live += (int64_t)(__atomic_load_n(&h->bin_malloc[bin], __ATOMIC_RELAXED) -
                       __atomic_load_n(&h->bin_free[bin], __ATOMIC_RELAXED)) *
             (int64_t)tide_bin_size[bin];
-  for (unsigned idx = 0; idx < TIDE_DIRECT_COUNT; idx++)
-    live += (int64_t)__atomic_load_n(&h->direct_malloc[idx], __ATOMIC_RELAXED) *
-            (int64_t)stats_direct_size[idx];
   return live;
 }
 

@@ -314,7 +314,6 @@ tide_hidden void stats_at_exit(void);
 /* A malloc slow event of bin (TIDE_BIN_LARGE + 1: a mapped block) in heap:
  * may raise the allocated peak. */
 tide_hidden void stats_note_alloc(tide_heap *heap, unsigned bin);
-tide_hidden void stats_init(void);
 
 /* ---- Formatting without allocation (fmt.c) ---------------------------------- */
 typedef struct tide_buf {

@@ -350,10 +350,6 @@ _Static_assert(TIDE_SECURE_META_END <= TIDE_SLICE_SIZE, "the secure bitmaps fit 
 typedef struct tide_heap_stats {
   uint64_t requested_bytes;                   /* sizes asked for */
   uint64_t bin_malloc[TIDE_BIN_COUNT + 1];    /* [TIDE_BIN_LARGE]: large pages */
-  /* malloc's fast path counts by its direct-table index (sizes in
-   * (16(i-1), 16i]), which it has in a register: one add.  Each index
-   * belongs to one bin; the statistics fold them in. */
-  uint64_t direct_malloc[TIDE_DIRECT_COUNT];
   uint64_t bin_free[TIDE_BIN_COUNT + 1];
   uint64_t large_bytes_malloc, large_bytes_free;
   uint64_t huge_malloc, huge_free, huge_bytes_malloc, huge_bytes_free;
