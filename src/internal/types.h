@@ -192,7 +192,8 @@ typedef enum tide_segment_kind {
  *   the segment map for as long as it exists;
  *   bit 0 of free_slices is clear (the header); purge_slices and
  *   purged_slices are disjoint subsets of free_slices; purge_young is a
- *   subset of purge_slices, empty while no wait is running (deadline 0);
+ *   subset of purge_slices, empty while no wait is running (deadline 0),
+ *   and purge_young_ns is the time its first slice was freed;
  *   for a BRK segment every slice a page uses lies below commit_end, and the
  *   break is at or above commit_end while the segment is the heap top;
  *   heap == NULL for huge segments and for segments in the global cache;
@@ -218,6 +219,7 @@ typedef struct tide_segment {
                                   wait began: they wait for the next one */
   uint64_t purged_slices;      /* free slices already given back (madvise) */
   uint64_t purge_deadline_ns;  /* when purge_slices should be given back */
+  uint64_t purge_young_ns;     /* when the first of purge_young was freed */
   size_t size;                 /* bytes: TIDE_SEGMENT_SIZE, or the huge mapping */
   uint8_t *commit_end;         /* memory below is usable (BRK: below break) */
   struct tide_segment *next, *prev; /* in a heap's list or the cache */
