@@ -175,6 +175,11 @@ static tide_noinline void *alloc_local_free(size_t size, size_t alignment, tide_
   return b;
 }
 
+/* The current page for a small size (at most TIDE_SMALL_MAX). */
+static inline tide_page *alloc_direct(tide_heap *heap, size_t size) {
+  return heap->direct[(size + TIDE_ALIGN - 1) / TIDE_ALIGN];
+}
+
 /* The fast path's block: the head of page's free list, if the list is not
  * empty (and its head has not left the segment), unlinked and counted. */
 static inline __attribute__((always_inline)) tide_block *alloc_pop(tide_heap *heap,
@@ -198,8 +203,7 @@ static inline void *alloc_fast_asked(size_t size, size_t asked, size_t alignment
                                      tide_request req) {
   tide_heap *heap = heap_get();
   if (tide_likely(size <= TIDE_SMALL_MAX)) {
-    size_t idx = (size + TIDE_ALIGN - 1) / TIDE_ALIGN;
-    tide_page *page = heap->direct[idx];
+    tide_page *page = alloc_direct(heap, size);
     tide_block *b = alloc_pop(heap, page, asked);
     if (tide_likely(b != NULL)) return b;
     return alloc_local_free(asked, alignment, heap, page, req);
@@ -473,7 +477,7 @@ static tide_noinline void *alloc_new_slow(size_t size, bool nothrow) {
 static inline void *alloc_new(size_t size, bool nothrow) {
   if (tide_likely(size <= TIDE_SMALL_MAX)) {
     tide_heap *heap = heap_get();
-    tide_block *b = alloc_pop(heap, heap->direct[(size + TIDE_ALIGN - 1) / TIDE_ALIGN], size);
+    tide_block *b = alloc_pop(heap, alloc_direct(heap, size), size);
     if (tide_likely(b != NULL)) return b;
   }
   return alloc_new_slow(size, nothrow);
