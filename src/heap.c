@@ -200,6 +200,16 @@ static void heap_trim_tops(tide_heap *heap, bool force) {
   pthread_mutex_unlock(&heap->seg_lock);
 }
 
+/* The uncarved tails of pages made on resident slices go back
+ * (segment_trim_tails): the owner's purge only, or a parked heap's. */
+static void heap_trim_tails(tide_heap *heap) {
+  pthread_mutex_lock(&heap->seg_lock);
+  for (int list = 0; list < 2; list++)
+    for (tide_segment *s = list ? heap->segments_full : heap->segments; s; s = s->next)
+      if (s->warm_tails) segment_trim_tails(s);
+  pthread_mutex_unlock(&heap->seg_lock);
+}
+
 /* The heap's own segments: free slices whose wait is over go back. */
 static void heap_purge_own_locked(tide_heap *heap, uint64_t now, bool force);
 static void heap_purge_own(tide_heap *heap, uint64_t now, bool force) {
@@ -331,6 +341,7 @@ void heap_heartbeat(tide_heap *heap) {
   }
   if (now < due) return;
   heap_free_kept_pages(heap);
+  heap_trim_tails(heap);
   heap_purge(heap, false);
   heap_trim_tops(heap, false);
 }
@@ -376,6 +387,7 @@ static void heap_purge_parked(tide_heap *h, uint64_t now, bool force) {
   (void)force;
   if (h->purge_deadline_ns == 0 || now >= h->purge_deadline_ns) {
     heap_free_kept_pages(h);
+    heap_trim_tails(h);
     heap_purge_own(h, now, false);
     heap_trim_tops(h, false);
   }
@@ -415,6 +427,7 @@ void heap_collect(tide_heap *heap, bool force) {
   }
   /* A trimmed segment at the heap top may let the break come down. */
   heap_trim_tops(heap, force);
+  heap_trim_tails(heap);
   heap_purge(heap, force);
 }
 

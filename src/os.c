@@ -231,7 +231,9 @@ uint64_t os_resident(const void *p, size_t size) {
   return resident;
 }
 
-bool os_purge(void *p, size_t size) {
+/* MADV_DONTNEED: the kernel takes the pages and gives zeros on the next
+ * touch.  purged: the range leaves the committed figure until reused. */
+static bool os_dontneed(void *p, size_t size, bool purged) {
   int saved = errno;
   bool ok = false;
   int err = ENOMEM;
@@ -244,12 +246,15 @@ bool os_purge(void *p, size_t size) {
   trace_os(TIDE_OS_MADVISE, (uintptr_t)p, size, ok ? 0 : os_failed, err,
            MADV_DONTNEED);
   if (ok) {
-    tide_add(&tide_os_stats.purged, size);
+    if (purged) tide_add(&tide_os_stats.purged, size);
     os_returned(size);
   }
   errno = saved;
   return ok;
 }
+
+bool os_purge(void *p, size_t size) { return os_dontneed(p, size, true); }
+bool os_discard(void *p, size_t size) { return os_dontneed(p, size, false); }
 
 /* Secure mode's guard pages.  Not one of the traced calls: it moves no
  * memory between the process and the kernel. */

@@ -263,6 +263,7 @@ tide_hidden void *page_malloc_generic(tide_heap *heap, size_t size,
 tide_hidden tide_page *segment_span_alloc(tide_heap *heap, unsigned slices);
 tide_hidden void segment_span_free(tide_heap *heap, tide_page *page);
 tide_hidden uint64_t segment_purge(tide_segment *seg, uint64_t now_ns, bool force, unsigned hold);
+tide_hidden void segment_trim_tails(tide_segment *seg);
 tide_hidden void segment_map_set(tide_segment *seg, bool live);
 tide_hidden void segment_set_owner(tide_segment *seg, tide_heap *heap);
 tide_hidden void segment_map_range(uintptr_t addr, size_t size, bool live);

@@ -13,6 +13,9 @@ tide_hidden bool os_munmap(void *p, size_t size);
 tide_hidden void *os_mremap(void *p, size_t old_size, size_t new_size,
                             int flags, void *new_addr);
 tide_hidden bool os_purge(void *p, size_t size);
+/* As os_purge, for memory that stays the allocator's (an unused part of a
+ * live page): it leaves the committed figure as it is. */
+tide_hidden bool os_discard(void *p, size_t size);
 tide_hidden bool os_protect(void *p, size_t size); /* PROT_NONE: a guard */
 tide_hidden uintptr_t os_brk_current(void);
 tide_hidden bool os_brk_set(uintptr_t new_break);

@@ -194,6 +194,7 @@ typedef enum tide_segment_kind {
  *   purged_slices are disjoint subsets of free_slices; purge_young is a
  *   subset of purge_slices, empty while no wait is running (deadline 0),
  *   and purge_young_ns is the time its first slice was freed;
+ *   warm_tails is a subset of the head slices of pages (never a free slice);
  *   for a BRK segment every slice a page uses lies below commit_end, and the
  *   break is at or above commit_end while the segment is the heap top;
  *   heap == NULL for huge segments and for segments in the global cache;
@@ -218,6 +219,10 @@ typedef struct tide_segment {
   uint64_t purge_young;        /* of those, the ones freed after the current
                                   wait began: they wait for the next one */
   uint64_t purged_slices;      /* free slices already given back (madvise) */
+  uint64_t warm_tails;         /* heads of pages made on resident free slices:
+                                  the part of the span the page has not
+                                  carved may still hold an earlier page's
+                                  memory (segment_trim_tails) */
   uint64_t purge_deadline_ns;  /* when purge_slices should be given back */
   uint64_t purge_young_ns;     /* when the first of purge_young was freed */
   size_t size;                 /* bytes: TIDE_SEGMENT_SIZE, or the huge mapping */
