@@ -56,13 +56,15 @@ static bool alloc_wants_mapping(size_t size) {
          (long)huge_live() < tide_opt_read(mmap_max);
 }
 
-/* A block too big for a segment: below the threshold a span of the brk
- * heap, as glibc serves it from its heap (not in secure mode, whose big
- * blocks need a guard page after them, nor under valgrind, which emulates
- * brk in a small fixed area); else, or if brk cannot, a mapping. */
+/* A block too big for a segment: below the threshold a cached mapping that
+ * fits, or a span of the brk heap, as glibc serves it from its heap (not in
+ * secure mode, whose big blocks need a guard page after them, nor under
+ * valgrind, which emulates brk in a small fixed area); else, or if brk
+ * cannot, a mapping. */
 static void *alloc_big(size_t size) {
   if (size > alloc_large_max() && !alloc_wants_mapping(size) && !tide_slow_only()) {
-    void *p = huge_alloc_span(size);
+    void *p = huge_alloc_cached(size);
+    if (p == NULL) p = huge_alloc_span(size);
     if (p != NULL) return p;
   }
   return huge_alloc(size, 0);

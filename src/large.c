@@ -217,6 +217,19 @@ static void *huge_reuse(tide_big *b, size_t offset, size_t asked, size_t alignme
   return huge_block(b);
 }
 
+/* A block below the threshold from a cached mapping, if one fits: it is
+ * resident already, where a brk span would grow the heap while the cache
+ * holds its memory until the purge (malloc-large: 54 MiB of mappings,
+ * freed after the threshold rose past them, waited out the whole run). */
+void *huge_alloc_cached(size_t size) {
+  if (tide_opt.secure) return NULL; /* its blocks need a guard page after them */
+  size_t offset = huge_offset(0);
+  size_t map_size = tide_align_up(offset + size, tide_os_page);
+  if (size > PTRDIFF_MAX || map_size < size) return NULL;
+  tide_big *b = huge_cache_take(map_size);
+  return b != NULL ? huge_reuse(b, offset, size, 0) : NULL;
+}
+
 void *huge_alloc(size_t size, size_t alignment) {
   size_t asked = size;
   if (size == 0) size = 1; /* the block must lie inside its mapping */

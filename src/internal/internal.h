@@ -280,6 +280,7 @@ tide_hidden uint64_t segment_resident(uintptr_t heap_start, uintptr_t heap_break
 /* ---- Huge blocks (large.c) ---------------------------------------------- */
 tide_hidden void *huge_alloc(size_t size, size_t alignment);
 tide_hidden void *huge_alloc_span(size_t size);
+tide_hidden void *huge_alloc_cached(size_t size);
 /* A big block's record (types.h), or NULL: the only word on whether a
  * segment is a big block's, its size and where its block lies. */
 tide_hidden tide_big *huge_find(const void *seg);

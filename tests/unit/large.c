@@ -241,6 +241,40 @@ int main(void) {
     huge_of(g2, 7 * MiB + 512 * KiB, "realloc to 7.5 MiB");
     tide_free(g2);
   }
+  /* A mapping freed after the dynamic threshold rose past it (a bigger
+   * block's free raised it) waits in the cache; the next block below the
+   * threshold that fits takes it, resident already, instead of growing the
+   * brk heap.  calloc still hands out zeros from it. */
+  {
+    tide_opt_write(mmap_threshold_fixed, false);
+    tide_opt_write(mmap_threshold, 5 * MiB);
+    uint8_t *a = tide_malloc(6 * MiB), *b = tide_malloc(10 * MiB);
+    REQUIRE(a && b, "tide_malloc(6 MiB, 10 MiB)");
+    tide_big *ra = huge_find(segment_find(a));
+    REQUIRE(ra != NULL && !ra->in_brk, "a 6 MiB block above a 5 MiB threshold is not a mapping");
+    memset(a, 0x11, 6 * MiB);
+    tide_free(b);
+    CHECK(tide_opt_read(mmap_threshold) > 6 * MiB, "freeing a 10 MiB mapping left the threshold at %zu",
+          (size_t)tide_opt_read(mmap_threshold));
+    tide_free(a);
+    struct tide_stats c0, c1;
+    REQUIRE(u_stats(&c0) == 0, "tide_stats");
+    uint8_t *c = tide_malloc(6 * MiB - 64 * KiB);
+    REQUIRE(u_stats(&c1) == 0 && c != NULL, "tide_malloc(6 MiB - 64 KiB)");
+    CHECK(c == a, "the cached mapping was not reused: block at %p, the mapping's at %p", (void *)c, (void *)a);
+    CHECK(c1.brk_grow.calls == c0.brk_grow.calls && c1.mmap.calls == c0.mmap.calls,
+          "a block that fits a cached mapping made %llu brk and %llu mmap calls",
+          (unsigned long long)(c1.brk_grow.calls - c0.brk_grow.calls),
+          (unsigned long long)(c1.mmap.calls - c0.mmap.calls));
+    tide_free(c);
+    uint8_t *z = tide_calloc(1, 6 * MiB - 64 * KiB);
+    REQUIRE(z != NULL, "tide_calloc(6 MiB - 64 KiB)");
+    size_t nz = 0;
+    for (size_t i = 0; i < 6 * MiB - 64 * KiB; i++) nz += z[i] != 0;
+    CHECK(z == a && nz == 0, "calloc from the cached mapping: block at %p (mapping's %p), %zu non-zero bytes",
+          (void *)z, (void *)a, nz);
+    tide_free(z);
+  }
   /* Everything gone: tide_trim() empties the cache and the map. */
   tide_trim();
   REQUIRE(u_stats(&s1) == 0, "tide_stats");
