@@ -387,13 +387,55 @@ size_t huge_usable(const tide_big *b, const void *p) {
   return (size_t)((uint8_t *)b->seg + b->size - b->guard - (const uint8_t *)p);
 }
 
+/* Secure mode's mapping, [header | guard | block | guard]: realloc moves
+ * the end guard instead of copying the block into a new mapping (bench
+ * large: every grow copied and faulted in up to 16 MiB).  Growing maps the
+ * pages just above (os_mmap_aligned leaves room there) and makes the old
+ * guard part of the block (never written, so zeros); shrinking guards the
+ * new end and unmaps what lies past it.  NULL, with the block as it was,
+ * if the pages above are taken or a call fails: the caller copies. */
+static void *huge_realloc_guarded(tide_big *b, void *p, size_t size) {
+  uint8_t *seg = (uint8_t *)b->seg;
+  size_t guard = b->guard, old_size = b->size;
+  size_t new_size = tide_align_up(b->offset + size, tide_os_page) + guard;
+  if (new_size < size) return NULL;
+  if (new_size == old_size) {
+    b->asked = size;
+    return p;
+  }
+  if (new_size < old_size) {
+    if (!os_protect(seg + new_size - guard, guard)) return NULL;
+    segment_map_range((uintptr_t)seg, old_size, false);
+    os_munmap(seg + new_size, old_size - new_size);
+  } else {
+    uint8_t *above = seg + old_size;
+    uint8_t *got = os_mmap(above, new_size - old_size);
+    if (got == NULL) return NULL;
+    if (got != above || !os_protect(seg + new_size - guard, guard)) {
+      os_munmap(got, new_size - old_size);
+      return NULL;
+    }
+    if (!os_unprotect(seg + old_size - guard, guard)) {
+      os_munmap(got, new_size - old_size); /* the old guard is still in place */
+      return NULL;
+    }
+    segment_map_range((uintptr_t)seg, old_size, false);
+    os_name(got, new_size - old_size, "tidemalloc huge block");
+  }
+  b->size = new_size;
+  b->asked = size;
+  huge_init((tide_segment *)seg, b);
+  segment_map_range((uintptr_t)seg, new_size, true);
+  return p;
+}
+
 /* Resize in place if the kernel can; else move the pages (no copy) into a
  * fresh aligned reservation.  NULL with errno = ENOMEM if neither works; the
  * block is then untouched.  p is the block of b (alloc_lookup checked). */
 void *huge_realloc(tide_big *b, void *p, size_t size) {
-  /* Secure mode: the guard page must stay at the end; valgrind: the block
-   * moves as a new one.  The caller copies. */
-  if (b->guard != 0 || tide_valgrind) return NULL;
+  /* Valgrind: the block moves as a new one.  The caller copies. */
+  if (tide_valgrind) return NULL;
+  if (b->guard != 0) return huge_realloc_guarded(b, p, size);
   if (b->in_brk) return huge_realloc_span(b, p, size);
   tide_segment *seg = (tide_segment *)b->seg;
   size_t offset = b->offset;

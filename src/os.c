@@ -258,12 +258,15 @@ bool os_discard(void *p, size_t size) { return os_dontneed(p, size, false); }
 
 /* Secure mode's guard pages.  Not one of the traced calls: it moves no
  * memory between the process and the kernel. */
-bool os_protect(void *p, size_t size) {
+static bool os_mprotect(void *p, size_t size, int prot) {
   int saved = errno;
-  bool ok = mprotect(p, size, PROT_NONE) == 0;
+  bool ok = mprotect(p, size, prot) == 0;
   errno = saved;
   return ok;
 }
+
+bool os_protect(void *p, size_t size) { return os_mprotect(p, size, PROT_NONE); }
+bool os_unprotect(void *p, size_t size) { return os_mprotect(p, size, PROT_READ | PROT_WRITE); }
 
 /* glibc's sbrk/brk keep their cached break (__curbrk) in step with ours, so
  * that other code calling sbrk sees the real break. */

@@ -17,6 +17,7 @@ tide_hidden bool os_purge(void *p, size_t size);
  * live page): it leaves the committed figure as it is. */
 tide_hidden bool os_discard(void *p, size_t size);
 tide_hidden bool os_protect(void *p, size_t size); /* PROT_NONE: a guard */
+tide_hidden bool os_unprotect(void *p, size_t size); /* a guard usable again */
 tide_hidden uintptr_t os_brk_current(void);
 tide_hidden bool os_brk_set(uintptr_t new_break);
 tide_hidden void os_name(void *p, size_t size, const char *name);

@@ -44,6 +44,55 @@ static int mode_guard(void) {
   return 0;
 }
 
+/* A mapped block resized by realloc keeps a guard page right after its new
+ * end (the guard moves with the end: the block is not copied). */
+static int mode_guard_resized(bool grow) {
+  size_t mib = 1 << 20;
+  char *p = malloc(grow ? 5 * mib : 9 * mib);
+  REQUIRE(p, "malloc");
+  uintptr_t was = (uintptr_t)p;
+  char *volatile q = realloc(p, grow ? 9 * mib : 5 * mib);
+  REQUIRE(q, "realloc");
+  size_t usable = malloc_usable_size(q);
+  printf("ptr=%p usable=%zu moved=%d\n", (void *)q, usable, (uintptr_t)q != was);
+  fflush(stdout);
+  q[usable - 1] = 1;  /* the last usable byte is fine */
+  q[usable + 64] = 1; /* just past the block: the guard page */
+  puts("survived");
+  return 0;
+}
+
+/* Growing and shrinking a mapped block happens in place (the pages above it
+ * are free in a fresh process): contents kept, the new part zero. */
+static int mode_big_resize(void) {
+  size_t mib = 1 << 20;
+  size_t sizes[] = {5 * mib, 9 * mib, 13 * mib + 4096, 6 * mib, 6 * mib + 100, 12 * mib};
+  size_t n = sizes[0];
+  uint8_t *p = malloc(n);
+  REQUIRE(p, "malloc(%zu)", n);
+  t_fill_tag(p, n, 1);
+  size_t kept = n;
+  for (size_t i = 1; i < sizeof sizes / sizeof sizes[0]; i++) {
+    size_t old_usable = malloc_usable_size(p);
+    uintptr_t was = (uintptr_t)p;
+    uint8_t *q = realloc(p, sizes[i]);
+    REQUIRE(q, "realloc(%zu -> %zu)", n, sizes[i]);
+    CHECK((uintptr_t)q == was, "realloc(%zu -> %zu) moved the block (%#lx -> %p)", n, sizes[i],
+          (unsigned long)was, (void *)q);
+    if (sizes[i] < kept) kept = sizes[i];
+    CHECK(t_check_tag(q, sizes[0], kept, 1) == (size_t)-1, "realloc(%zu -> %zu) lost data at %zu", n,
+          sizes[i], t_check_tag(q, sizes[0], kept, 1));
+    size_t usable = malloc_usable_size(q), nz = 0;
+    CHECK(usable >= sizes[i], "usable %zu after realloc to %zu", usable, sizes[i]);
+    for (size_t j = old_usable; j < usable; j++) nz += q[j] != 0;
+    CHECK(nz == 0, "realloc(%zu -> %zu): %zu non-zero bytes in the new part", n, sizes[i], nz);
+    p = q;
+    n = sizes[i];
+  }
+  free(p);
+  return t_finish("secure big-resize");
+}
+
 /* The page below a mapped block is a guard too: an underflow faults at
  * once, before it reaches the mapping's header. */
 static int mode_guard_below(void) {
@@ -456,6 +505,9 @@ int main(int argc, char **argv) {
   if (!strcmp(m, "double")) return mode_double();
   if (!strcmp(m, "guard")) return mode_guard();
   if (!strcmp(m, "guard-below")) return mode_guard_below();
+  if (!strcmp(m, "guard-grown")) return mode_guard_resized(true);
+  if (!strcmp(m, "guard-shrunk")) return mode_guard_resized(false);
+  if (!strcmp(m, "big-resize")) return mode_big_resize();
   if (!strcmp(m, "reuse")) return mode_reuse();
   if (!strcmp(m, "order")) return mode_order(argc > 2 ? argv[2] : "random");
   if (!strcmp(m, "maps")) return mode_maps();

@@ -32,6 +32,10 @@ secure_guard() { secure_caught guard 11 ''; }
 t_test secure/guard-page-after-big-block secure_guard
 secure_guard_below() { secure_caught guard-below 11 ''; }
 t_test secure/guard-page-below-big-block secure_guard_below
+secure_guard_grown() { secure_caught guard-grown 11 ''; }
+t_test secure/guard-page-after-grown-big-block secure_guard_grown
+secure_guard_shrunk() { secure_caught guard-shrunk 11 ''; }
+t_test secure/guard-page-after-shrunk-big-block secure_guard_shrunk
 
 # Issue 13: one dangling read and one dangling write must not steer malloc
 # to a live block or to an address the program chose: the owner's free
@@ -79,6 +83,8 @@ secure_workload() { secure_self workload; }
 t_test secure/workload-contents secure_workload
 secure_big() { secure_self big; }
 t_test secure/blocks-around-segment-size secure_big
+secure_big_resize() { secure_self big-resize; }
+t_test secure/big-block-resized-in-place secure_big_resize
 
 # `make SECURE=1` builds a library whose hardened mode is on by default.
 secure_make_flag() {
