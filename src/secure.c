@@ -83,7 +83,18 @@ static inline size_t secure_block_granule(size_t i, size_t bs) {
  * an ifunc: with POPCNT (every x86-64 CPU since 2008) a count is one
  * instruction, and a warm secure pair 25 fewer (callgrind, bench/bin/ipp);
  * the baseline clone calls libgcc's. */
-#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SECURE_NO_IFUNC 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define SECURE_NO_IFUNC 1
+#endif
+/* Not under ThreadSanitizer: the loader runs an ifunc's resolver while it
+ * relocates, before the TSan runtime is up, and the resolver TSan
+ * instruments then faults in __tsan_func_entry (tests: tsan/prefixed). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(SECURE_NO_IFUNC)
 #define SECURE_CLONES __attribute__((target_clones("popcnt", "default")))
 #else
 #define SECURE_CLONES
