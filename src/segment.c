@@ -67,10 +67,13 @@ void segment_map_set(tide_segment *seg, bool live) {
 
 /* The owner of a live segment that is not huge, or NULL.  Its tag goes in
  * the map unless every free must take the checked path (secure mode,
- * valgrind): only then do frees of the owner's blocks take the fast path. */
+ * valgrind: TIDE_TAG_CHECKED, which still says that a heap's segment starts
+ * there): only then do frees of the owner's blocks take the fast path. */
 void segment_set_owner(tide_segment *seg, tide_heap *heap) {
   seg->heap = heap;
-  uint16_t tag = heap != NULL && !tide_slow_only() ? heap->fast_tag : TIDE_TAG_SLOW;
+  uint16_t tag = heap == NULL        ? TIDE_TAG_SLOW
+                 : tide_slow_only() ? TIDE_TAG_CHECKED
+                                    : heap->fast_tag;
   tide_store(&tide_segmap_fast[(uintptr_t)seg >> TIDE_SEGMENT_SHIFT], tag);
 }
 

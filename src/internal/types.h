@@ -36,9 +36,11 @@
  *            one.  free() of an address we never handed out is caught here.
  *            Beside them, one 16-bit tag per unit for free's fast path:
  *            TIDE_TAG_NONE (no segment starts here), TIDE_TAG_SLOW (a
- *            segment whose frees take the checked path: huge, unowned, or
- *            secure mode), or the owning heap's fast_tag.  A free whose
- *            block's tag is the calling thread's heap's is a local free.
+ *            segment whose frees take the checked path: huge or unowned),
+ *            TIDE_TAG_CHECKED (a heap's segment, in secure mode or under
+ *            valgrind, where every free is checked), or the owning heap's
+ *            fast_tag.  A free whose block's tag is the calling thread's
+ *            heap's is a local free.
  *
  * Address space (x86-64, high addresses on top):
  *
@@ -102,7 +104,8 @@
  * TIDE_TAG_NEVER, which no segment has: their frees take the slow path. */
 #define TIDE_TAG_NONE 0
 #define TIDE_TAG_SLOW 1
-#define TIDE_TAG_FIRST 2
+#define TIDE_TAG_CHECKED 2
+#define TIDE_TAG_FIRST 3
 #define TIDE_TAG_NEVER 0xffff
 
 /* ---- Blocks -------------------------------------------------------------- */
