@@ -192,6 +192,33 @@ static unsigned heap_purge_hold(tide_heap *heap) {
   return heap->purge_hold;
 }
 
+/* Free slices wait to be taken again, but in a small program (an
+ * allocated peak under TIDE_HOLD_PEAK_MAX) a heap that holds more of them
+ * than a quarter of that peak (and more than TIDE_HOLD_MIN_BYTES) gives
+ * them back at once: a program that churns through its size classes
+ * (espresso: 0.4 MiB at most in use, 1.4 MiB more resident while free
+ * slices waited) keeps a few spare pages, not every page it emptied in the
+ * last delay, and pays a few thousand page faults for it.  Not in a larger
+ * one: a program whose use swings by tens of MiB (mstress) needs its spare
+ * again within milliseconds (twice to 16 times the page faults, and more
+ * resident memory as the purge waits grew on the evidence of refaults,
+ * with budgets of the peak or what is in use); its free slices go back on
+ * the purge clock as before. */
+#define HOLD_SCAN 16
+static bool heap_holds_too_much(tide_heap *heap) {
+  uint64_t peak = stats_peak_process(), budget = peak / 4, held = 0;
+  if (peak >= TIDE_HOLD_PEAK_MAX) return false;
+  if (budget < TIDE_HOLD_MIN_BYTES) budget = TIDE_HOLD_MIN_BYTES;
+  /* A heartbeat's look is bounded: the first HOLD_SCAN segments with free
+   * slices (64 MiB; a heap with more in use has a budget as large). */
+  unsigned n = 0;
+  for (tide_segment *s = heap->segments; s && n < HOLD_SCAN; s = s->next, n++) {
+    held += (uint64_t)__builtin_popcountll(s->purge_slices) << TIDE_SLICE_SHIFT;
+    if (held > budget) return true;
+  }
+  return false;
+}
+
 /* A segment whose top is free may let the break come down. */
 static void heap_trim_tops(tide_heap *heap, bool force) {
   pthread_mutex_lock(&heap->seg_lock);
@@ -259,6 +286,16 @@ static void heap_purge(tide_heap *heap, bool force) {
   size_t req_size = tide_tls_request_size;
   trace_request(TIDE_REQ_PURGE, 0);
   heap_purge_traced(heap, force);
+  trace_request((tide_request)req, req_size);
+}
+
+/* heap_holds_too_much: its own free slices go back now, young or not. */
+static void heap_purge_over(tide_heap *heap) {
+  int req = tide_tls_request;
+  size_t req_size = tide_tls_request_size;
+  trace_request(TIDE_REQ_PURGE, 0);
+  heap_purge_own(heap, init_clock_ns(), true);
+  heap_trim_tops(heap, false);
   trace_request((tide_request)req, req_size);
 }
 
@@ -339,7 +376,10 @@ void heap_heartbeat(tide_heap *heap) {
       heap_note_purge(heap, now + (uint64_t)tide_opt.purge_delay_ms * 1000000u);
     return;
   }
-  if (now < due) return;
+  if (now < due) {
+    if (heap->purge_deadline_ns != 0 && heap_holds_too_much(heap)) heap_purge_over(heap);
+    return;
+  }
   heap_free_kept_pages(heap);
   heap_trim_tails(heap);
   heap_purge(heap, false);

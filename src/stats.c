@@ -89,6 +89,8 @@ static int64_t stats_heap_live(const tide_heap_stats *h) {
   return live;
 }
 
+uint64_t stats_peak_process(void) { return tide_load(&peak_allocated); }
+
 /* Count every heap afresh and raise the peak.  The heap's own per-bin
  * figures stay as its events last left them (each at most a page behind):
  * the next recount is due once their sum has grown by the slack again. */

@@ -316,6 +316,8 @@ tide_hidden void stats_at_exit(void);
 /* A malloc slow event of bin (TIDE_BIN_LARGE + 1: a mapped block) in heap:
  * may raise the allocated peak. */
 tide_hidden void stats_note_alloc(tide_heap *heap, unsigned bin);
+/* The allocated peak so far (the stats' allocated_peak). */
+tide_hidden uint64_t stats_peak_process(void);
 
 /* ---- Formatting without allocation (fmt.c) ---------------------------------- */
 typedef struct tide_buf {

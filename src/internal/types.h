@@ -88,6 +88,12 @@
  * gave back keeps being taken again, at least this many slices a purge. */
 #define TIDE_PURGE_HOLD 16
 #define TIDE_PURGE_REFAULT_SLICES 64 /* 4 MiB */
+/* What a heap of a small program may hold in resident free slices while
+ * they wait: a quarter of the allocated peak, and at least this; a program
+ * whose peak reached TIDE_HOLD_PEAK_MAX holds what waits, as long as it
+ * waits (heap_holds_too_much). */
+#define TIDE_HOLD_MIN_BYTES ((uint64_t)1 << 20)
+#define TIDE_HOLD_PEAK_MAX ((uint64_t)32 << 20)
 /* glibc's ceiling for the dynamic mmap threshold on 64-bit. */
 #define TIDE_MMAP_THRESHOLD_MAX ((size_t)32 * 1024 * 1024)
 

@@ -52,6 +52,10 @@ os_idle_control() { need_tide; os_self idle; }
 t_test os/idle-thread-keeps-pages-without-purger os_idle_control
 os_churn() { os_self churn; }
 t_test os/freed-units-return-despite-churn os_churn
+os_spare() { need_tide; os_self spare "" purge_delay_ms=60000; }
+t_test os/small-program-keeps-small-spare os_spare
+os_spare_large() { need_tide; os_self spare large purge_delay_ms=60000; }
+t_test os/large-program-keeps-its-spare os_spare_large
 os_resident() { need_tide; os_self resident; }
 t_test os/resident-matches-page-tables os_resident
 os_sbrk() { os_self sbrk; }
