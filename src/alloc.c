@@ -161,11 +161,8 @@ tide_noinline void *alloc_generic(tide_heap *heap, size_t size, size_t alignment
  * pages).  A call of its own, so that the fast path needs no stack frame;
  * size first, where malloc has it, so that the fast path moves no
  * register. */
-static tide_noinline void *alloc_local_free(size_t size, size_t alignment, tide_heap *heap,
-                                            tide_page *page, tide_request req) {
-  (void)page_free_head(page); /* empty, or a link was overwritten */
+static tide_noinline void *alloc_local_swap(size_t size, tide_heap *heap, tide_page *page) {
   tide_block *b = page->local_free;
-  if (b == NULL || tide_slow_only()) return alloc_generic(heap, size, alignment, req);
   page->local_free = NULL;
   page->free = block_next(b);
   block_mark_live(b);
@@ -175,6 +172,15 @@ static tide_noinline void *alloc_local_free(size_t size, size_t alignment, tide_
   stats_note_alloc(heap, page->bin);
   if (tide_unlikely(--heap->heartbeat == 0)) heap_heartbeat(heap);
   return b;
+}
+
+/* The swap in a call of its own: the way on to alloc_generic (every malloc
+ * in secure mode, where pages have no lists) saves no registers. */
+static tide_noinline void *alloc_local_free(size_t size, size_t alignment, tide_heap *heap,
+                                            tide_page *page, tide_request req) {
+  (void)page_free_head(page); /* empty, or a link was overwritten */
+  if (page->local_free == NULL || tide_slow_only()) return alloc_generic(heap, size, alignment, req);
+  return alloc_local_swap(size, heap, page);
 }
 
 /* The current page for a small size (at most TIDE_SMALL_MAX). */
