@@ -103,15 +103,17 @@ static struct {
   size_t bytes;
 } huge_cache = {.lock = TIDE_LOCK_INIT};
 
-/* A cached mapping of at least map_size bytes (at most a quarter more), or
- * NULL.  Its record stays TIDE_BIG_CACHED: the caller makes it live. */
+/* A cached mapping of at least map_size bytes (at most a quarter more, or
+ * any size in secure mode, whose reuse gives back the rest: see
+ * huge_reuse_guarded), or NULL.  Its record stays TIDE_BIG_CACHED: the
+ * caller makes it live. */
 static tide_big *huge_cache_take(size_t map_size) {
   tide_big *best = NULL;
   tide_lock_take(&huge_cache.lock);
   int pick = -1;
   for (int i = 0; i < HUGE_CACHE_SLOTS; i++) {
     tide_big *s = huge_cache.slot[i];
-    if (s && s->size >= map_size && s->size - map_size <= map_size / 4 &&
+    if (s && s->size >= map_size && (tide_opt.secure || s->size - map_size <= map_size / 4) &&
         (pick < 0 || s->size < huge_cache.slot[pick]->size))
       pick = i;
   }
@@ -230,6 +232,40 @@ void *huge_alloc_cached(size_t size) {
   return b != NULL ? huge_reuse(b, offset, size, 0) : NULL;
 }
 
+/* Secure mode keeps freed mappings too (bench large: every block was a
+ * fresh mapping, each of its pages faulted in, 8 times the faults of the
+ * default mode): a cached one is PROT_NONE from its block on, so a dangling
+ * pointer faults as it would on an unmapped block, and the old data cannot
+ * be read.  Only plain ones ([header | guard | block | guard] at the offset
+ * of alignment 0) are kept; see huge_free. */
+static bool huge_secure_cacheable(const tide_big *b) {
+  return tide_opt.secure && !tide_valgrind && b->guard == tide_os_page &&
+         b->offset == huge_offset(0);
+}
+
+/* A cached secure mapping made a block of map_size (guard included) again:
+ * the block's pages usable (zeroed: what the last owner left there is not
+ * the next one's to read), the page after it the guard, what lies beyond
+ * given back.  NULL if a call fails: the mapping is unmapped. */
+static void *huge_reuse_guarded(tide_big *b, size_t asked, size_t alignment, size_t map_size) {
+  uint8_t *seg = (uint8_t *)b->seg;
+  size_t offset = b->offset, guard = b->guard, old_size = b->size;
+  if (!os_unprotect(seg + offset, map_size - guard - offset)) {
+    huge_unmap(b);
+    return NULL;
+  }
+  if (old_size > map_size) {
+    segment_map_range((uintptr_t)seg, old_size, false);
+    os_munmap(seg + map_size, old_size - map_size);
+    b->size = map_size;
+    segment_map_range((uintptr_t)seg, map_size, true);
+  }
+  memset(seg + offset, 0, map_size - guard - offset);
+  void *p = huge_reuse(b, offset, asked, alignment);
+  b->dirty = 0;
+  return p;
+}
+
 void *huge_alloc(size_t size, size_t alignment) {
   size_t asked = size;
   if (size == 0) size = 1; /* the block must lie inside its mapping */
@@ -241,7 +277,15 @@ void *huge_alloc(size_t size, size_t alignment) {
     return NULL;
   }
   size_t map_align = alignment > TIDE_SEGMENT_SIZE ? alignment : TIDE_SEGMENT_SIZE;
-  tide_big *b = map_align == TIDE_SEGMENT_SIZE && guard == 0 ? huge_cache_take(map_size) : NULL;
+  bool secure_reuse = guard != 0 && tide_opt.secure && !tide_valgrind && offset == huge_offset(0);
+  tide_big *b = map_align == TIDE_SEGMENT_SIZE && (guard == 0 || secure_reuse)
+                    ? huge_cache_take(map_size)
+                    : NULL;
+  if (b != NULL && guard != 0) {
+    void *p = huge_reuse_guarded(b, asked, alignment, map_size);
+    if (p != NULL) return p;
+    b = NULL;
+  }
   if (b != NULL) return huge_reuse(b, offset, asked, alignment); /* the map bits stayed set */
   tide_segment *seg = os_mmap_aligned(map_size, map_align);
   if (seg == NULL) {
@@ -361,9 +405,13 @@ void huge_free(tide_big *b, void *p, const char *func) {
    * a request of the same size is then below the threshold. */
   huge_adjust_threshold(b->size);
   atomic_fetch_sub(&huge_count, 1);
-  if (below_threshold && tide_opt.purge_delay_ms != 0 &&
-      !tide_slow_only() && huge_cache_put(b))
-    return;
+  if (below_threshold && tide_opt.purge_delay_ms != 0) {
+    if (!tide_slow_only() && huge_cache_put(b)) return;
+    if (huge_secure_cacheable(b) &&
+        os_protect((uint8_t *)b->seg + b->offset, b->size - b->guard - b->offset) &&
+        huge_cache_put(b))
+      return;
+  }
   huge_unmap(b);
 }
 

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static int mode_canary(void) {
   char *volatile p = malloc(24);
@@ -213,6 +215,74 @@ static int mode_big(void) {
     free(q);
   }
   return t_finish("secure big");
+}
+
+/* The permissions of the mapping holding p in /proc/self/maps ("" if none). */
+static void maps_perms(const void *p, char perms[5]) {
+  FILE *f = fopen("/proc/self/maps", "r");
+  REQUIRE(f, "open maps");
+  char line[512];
+  perms[0] = 0;
+  while (fgets(line, sizeof line, f)) {
+    unsigned long lo, hi;
+    char pr[5];
+    if (sscanf(line, "%lx-%lx %4s", &lo, &hi, pr) == 3 && (uintptr_t)p >= lo && (uintptr_t)p < hi) {
+      memcpy(perms, pr, 5);
+      break;
+    }
+  }
+  fclose(f);
+}
+
+/* Whether a child that reads (or writes) the byte at p dies of SIGSEGV. */
+static int faults_at(volatile unsigned char *p, int write) {
+  pid_t pid = fork();
+  REQUIRE(pid >= 0, "fork");
+  if (pid == 0) {
+    if (write)
+      *p = 1;
+    else
+      (void)*p;
+    _exit(0);
+  }
+  int st;
+  REQUIRE(waitpid(pid, &st, 0) == pid, "waitpid");
+  return WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV;
+}
+
+/* A freed mapped block is kept for reuse (a fresh mapping would fault in
+ * every page again), PROT_NONE from its block on, so a dangling pointer
+ * faults as it would on an unmapped one; the next block that fits gets it
+ * back zeroed, with a guard page on each side. */
+static int mode_big_cached(void) {
+  size_t mib = 1 << 20, page = (size_t)sysconf(_SC_PAGESIZE);
+  /* The first free raises the mmap threshold past this size (as glibc's
+   * does): blocks below it are the ones the cache keeps. */
+  void *w = malloc(6 * mib);
+  REQUIRE(w, "malloc(6 MiB)");
+  free(w);
+  unsigned char *volatile p = malloc(6 * mib); /* volatile: looked at after the free */
+  REQUIRE(p, "malloc(6 MiB)");
+  memset(p, 0xab, 6 * mib);
+  free(p);
+  char perms[5];
+  maps_perms(p, perms);
+  printf("after free: the block's mapping is '%s'\n", perms);
+  CHECK(!strcmp(perms, "---p"), "the freed block's mapping is '%s', not kept PROT_NONE", perms);
+  CHECK(faults_at(p, 0), "reading a freed block did not fault");
+  CHECK(faults_at(p + 3 * mib, 1), "writing into a freed block did not fault");
+  unsigned char *q = malloc(5 * mib);
+  REQUIRE(q, "malloc(5 MiB)");
+  printf("the next block of 5 MiB: %s the cached mapping\n", q == p ? "in" : "not in");
+  size_t nonzero = 0;
+  for (size_t i = 0; i < 5 * mib; i++) nonzero += q[i] != 0;
+  CHECK(nonzero == 0, "%zu bytes of the reused block are not zero (the last owner's data)", nonzero);
+  size_t end = (5 * mib + page - 1) / page * page;
+  CHECK(faults_at(q + end, 0), "no guard page after the reused block");
+  CHECK(faults_at(q - 1, 0), "no guard page below the reused block");
+  memset(q, 1, 5 * mib);
+  free(q);
+  return t_finish("secure big cached");
 }
 
 /* ---- Steering the free lists (issue 13) ----------------------------------
@@ -513,6 +583,7 @@ int main(int argc, char **argv) {
   if (!strcmp(m, "maps")) return mode_maps();
   if (!strcmp(m, "workload")) return mode_workload();
   if (!strcmp(m, "big")) return mode_big();
+  if (!strcmp(m, "big-cached")) return mode_big_cached();
   if (!strncmp(m, "steer-", 6)) return steer(m + 6); /* live, inside, stack, global */
   if (!strcmp(m, "double-zeroed")) return mode_double_zeroed(false);
   if (!strcmp(m, "double-zeroed-flushed")) return mode_double_zeroed(true);

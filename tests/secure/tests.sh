@@ -81,6 +81,8 @@ secure_maps() { secure_self maps; }
 t_test secure/guard-regions-mapped secure_maps
 secure_workload() { secure_self workload; }
 t_test secure/workload-contents secure_workload
+secure_big_cached() { secure_self big-cached; }
+t_test secure/freed-big-block-kept-protected secure_big_cached
 secure_big() { secure_self big; }
 t_test secure/blocks-around-segment-size secure_big
 secure_big_resize() { secure_self big-resize; }
