@@ -101,12 +101,14 @@ static struct {
   tide_big *slot[HUGE_CACHE_SLOTS];
   uint64_t freed_ns[HUGE_CACHE_SLOTS];
   size_t bytes;
+  const tide_big *last; /* put last: secure mode does not hand it out next */
 } huge_cache = {.lock = TIDE_LOCK_INIT};
 
 /* A cached mapping of at least map_size bytes (at most a quarter more, or
  * any size in secure mode, whose reuse gives back the rest: see
- * huge_reuse_guarded), or NULL.  Its record stays TIDE_BIG_CACHED: the
- * caller makes it live. */
+ * huge_reuse_guarded), or NULL.  Secure mode passes over the mapping freed
+ * last: a freed block does not come back at the next malloc that fits.  Its
+ * record stays TIDE_BIG_CACHED: the caller makes it live. */
 static tide_big *huge_cache_take(size_t map_size) {
   tide_big *best = NULL;
   tide_lock_take(&huge_cache.lock);
@@ -114,6 +116,7 @@ static tide_big *huge_cache_take(size_t map_size) {
   for (int i = 0; i < HUGE_CACHE_SLOTS; i++) {
     tide_big *s = huge_cache.slot[i];
     if (s && s->size >= map_size && (tide_opt.secure || s->size - map_size <= map_size / 4) &&
+        !(tide_opt.secure && s == huge_cache.last) &&
         (pick < 0 || s->size < huge_cache.slot[pick]->size))
       pick = i;
   }
@@ -135,6 +138,7 @@ static bool huge_cache_put(tide_big *b) {
       huge_cache.slot[i] = b;
       huge_cache.freed_ns[i] = init_clock_ns();
       huge_cache.bytes += b->size;
+      huge_cache.last = b;
       kept = true;
     }
   }

@@ -252,8 +252,9 @@ static int faults_at(volatile unsigned char *p, int write) {
 
 /* A freed mapped block is kept for reuse (a fresh mapping would fault in
  * every page again), PROT_NONE from its block on, so a dangling pointer
- * faults as it would on an unmapped one; the next block that fits gets it
- * back zeroed, with a guard page on each side. */
+ * faults as it would on an unmapped one; a later block that fits gets it
+ * back zeroed, with a guard page on each side, but not the next one after
+ * its free: that one gets another mapping. */
 static int mode_big_cached(void) {
   size_t mib = 1 << 20, page = (size_t)sysconf(_SC_PAGESIZE);
   /* The first free raises the mmap threshold past this size (as glibc's
@@ -262,9 +263,12 @@ static int mode_big_cached(void) {
   REQUIRE(w, "malloc(6 MiB)");
   free(w);
   unsigned char *volatile p = malloc(6 * mib); /* volatile: looked at after the free */
-  REQUIRE(p, "malloc(6 MiB)");
+  unsigned char *volatile last = malloc(6 * mib);
+  REQUIRE(p && last, "malloc(6 MiB)");
   memset(p, 0xab, 6 * mib);
+  memset(last, 0xcd, 6 * mib);
   free(p);
+  free(last);
   char perms[5];
   maps_perms(p, perms);
   printf("after free: the block's mapping is '%s'\n", perms);
@@ -273,7 +277,10 @@ static int mode_big_cached(void) {
   CHECK(faults_at(p + 3 * mib, 1), "writing into a freed block did not fault");
   unsigned char *q = malloc(5 * mib);
   REQUIRE(q, "malloc(5 MiB)");
-  printf("the next block of 5 MiB: %s the cached mapping\n", q == p ? "in" : "not in");
+  printf("the next block of 5 MiB: %s the first freed block's mapping, %s the last one's\n",
+         q == p ? "in" : "not in", q == last ? "in" : "not in");
+  CHECK(q != last, "the block freed last came back at the next malloc that fits");
+  CHECK(q == p, "the block freed first did not serve the next malloc that fits (it is cached)");
   size_t nonzero = 0;
   for (size_t i = 0; i < 5 * mib; i++) nonzero += q[i] != 0;
   CHECK(nonzero == 0, "%zu bytes of the reused block are not zero (the last owner's data)", nonzero);
