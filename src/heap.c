@@ -194,11 +194,12 @@ static unsigned heap_purge_hold(tide_heap *heap) {
 
 /* Free slices wait to be taken again, but in a small program (an
  * allocated peak under TIDE_HOLD_PEAK_MAX) a heap that holds more of them
- * than a quarter of that peak (and more than TIDE_HOLD_MIN_BYTES) gives
- * them back at once: a program that churns through its size classes
- * (espresso: 0.4 MiB at most in use, 1.4 MiB more resident while free
- * slices waited) keeps a few spare pages, not every page it emptied in the
- * last delay, and pays a few thousand page faults for it.  Not in a larger
+ * than a quarter of that peak (and more than TIDE_HOLD_MIN_BYTES), times
+ * 2^spare_shift (heap_spare_grows), gives them back at once: a program
+ * that churns through its size classes (espresso: 0.4 MiB at most in use,
+ * 1.4 MiB more resident while free slices waited) keeps a few spare pages,
+ * not every page it emptied in the last delay, and pays a few thousand
+ * page faults for it.  Not in a larger
  * one: a program whose use swings by tens of MiB (mstress) needs its spare
  * again within milliseconds (twice to 16 times the page faults, and more
  * resident memory as the purge waits grew on the evidence of refaults,
@@ -209,6 +210,7 @@ static bool heap_holds_too_much(tide_heap *heap) {
   uint64_t peak = stats_peak_process(), budget = peak / 4, held = 0;
   if (peak >= TIDE_HOLD_PEAK_MAX) return false;
   if (budget < TIDE_HOLD_MIN_BYTES) budget = TIDE_HOLD_MIN_BYTES;
+  budget <<= heap->spare_shift;
   /* A heartbeat's look is bounded: the first HOLD_SCAN segments with free
    * slices (64 MiB; a heap with more in use has a budget as large). */
   unsigned n = 0;
@@ -289,12 +291,39 @@ static void heap_purge(tide_heap *heap, bool force) {
   trace_request((tide_request)req, req_size);
 }
 
-/* heap_holds_too_much: its own free slices go back now, young or not. */
+/* The spare budget's evidence: of what the last heap_purge_over gave back,
+ * how much has been taken again since.  Half of it or more: the program
+ * cycles a working set larger than the budget (xmalloc-test, whose
+ * producer's blocks come back in batches: three times the page faults and
+ * twice the system time under a fixed budget), and the budget doubles
+ * instead of giving back now.  None of it: the budget halves again. */
+static bool heap_spare_grows(tide_heap *heap, uint64_t now) {
+  if (heap->spare_given == 0) return false;
+  uint64_t again = heap->refaulted_total - heap->spare_refault_mark;
+  uint64_t elapsed = now > heap->spare_given_ns ? now - heap->spare_given_ns : 1;
+  if (again * 2 >= heap->spare_given &&
+      (again << TIDE_SLICE_SHIFT) * 1000000000u / elapsed >= TIDE_SPARE_REFAULT_RATE) {
+    heap->spare_given = 0;
+    if (heap->spare_shift < TIDE_SPARE_SHIFT_MAX) heap->spare_shift++;
+    return true;
+  }
+  if (again == 0 && heap->spare_shift > 0) heap->spare_shift--;
+  return false;
+}
+
+/* heap_holds_too_much: its own free slices go back now, young or not,
+ * unless what went back the last time came back. */
 static void heap_purge_over(tide_heap *heap) {
+  uint64_t now = init_clock_ns();
+  if (heap_spare_grows(heap, now)) return;
   int req = tide_tls_request;
   size_t req_size = tide_tls_request_size;
   trace_request(TIDE_REQ_PURGE, 0);
-  heap_purge_own(heap, init_clock_ns(), true);
+  uint64_t before = heap->purged_total;
+  heap_purge_own(heap, now, true);
+  heap->spare_given = heap->purged_total - before;
+  heap->spare_refault_mark = heap->refaulted_total;
+  heap->spare_given_ns = now;
   heap_trim_tops(heap, false);
   trace_request((tide_request)req, req_size);
 }

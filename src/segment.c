@@ -175,7 +175,10 @@ static void segment_purge_now(tide_segment *seg, bool force) {
     uint64_t bits = slice_bits(first, count);
     if (os_purge(start, (size_t)count * TIDE_SLICE_SIZE)) {
       seg->purged_slices |= bits;
-      if (seg->heap) seg->heap->purged_recent += count;
+      if (seg->heap) {
+        seg->heap->purged_recent += count;
+        seg->heap->purged_total += count;
+      }
     }
     todo &= ~bits;
   }
@@ -409,7 +412,10 @@ static tide_page *span_take(tide_segment *seg, unsigned first, unsigned count) {
   if (reused) {
     os_note_reused((size_t)__builtin_popcountll(reused) * TIDE_SLICE_SIZE);
     seg->purged_slices &= ~bits;
-    if (seg->heap) seg->heap->refaulted_recent += (uint32_t)__builtin_popcountll(reused);
+    if (seg->heap) {
+      seg->heap->refaulted_recent += (uint32_t)__builtin_popcountll(reused);
+      seg->heap->refaulted_total += (uint64_t)__builtin_popcountll(reused);
+    }
   }
   for (unsigned j = 0; j < count; j++) seg->slice_page[first + j] = segment_page_offset(first);
   tide_page *page = &seg->pages[first];

@@ -94,6 +94,14 @@
  * waits (heap_holds_too_much). */
 #define TIDE_HOLD_MIN_BYTES ((uint64_t)1 << 20)
 #define TIDE_HOLD_PEAK_MAX ((uint64_t)32 << 20)
+/* That budget doubles, up to this many times, while half of what the heap
+ * gave back under it is taken again faster than TIDE_SPARE_REFAULT_RATE
+ * bytes a second (a program that cycles a working set above the budget;
+ * about 32,000 page faults a second, several percent of a core), and
+ * halves when none of it was (heap_spare_grows).  espresso takes its
+ * spare back at less than that, xmalloc-test at more. */
+#define TIDE_SPARE_SHIFT_MAX 5
+#define TIDE_SPARE_REFAULT_RATE ((uint64_t)128 << 20)
 /* glibc's ceiling for the dynamic mmap threshold on 64-bit. */
 #define TIDE_MMAP_THRESHOLD_MAX ((size_t)32 * 1024 * 1024)
 
@@ -404,6 +412,14 @@ typedef struct tide_heap {
    * and shrinks again when nothing does. */
   uint32_t purged_recent, refaulted_recent;
   uint32_t purge_hold;
+  /* The small-program spare (heap_holds_too_much): what heap_purge_over
+   * gave back last time and the refault count then (purged_total and
+   * refaulted_total count slices since the heap was made, never decayed),
+   * and how many times the budget doubled because what it gave back was
+   * taken again (0..TIDE_SPARE_SHIFT_MAX). */
+  uint64_t purged_total, refaulted_total;
+  uint64_t spare_given, spare_refault_mark, spare_given_ns;
+  uint32_t spare_shift;
   uint32_t heartbeat;           /* events until the purge clock is read */
   uint32_t idle_beats;          /* heartbeats with nothing to purge */
   /* Secure mode: a ring of freed blocks (zeroed) not yet given back to their

@@ -56,6 +56,8 @@ os_spare() { need_tide; os_self spare "" purge_delay_ms=60000; }
 t_test os/small-program-keeps-small-spare os_spare
 os_spare_large() { need_tide; os_self spare large purge_delay_ms=60000; }
 t_test os/large-program-keeps-its-spare os_spare_large
+os_cycle() { need_tide; os_self cycle "" purge_delay_ms=60000; }
+t_test os/cycling-program-keeps-its-spare os_cycle
 os_resident() { need_tide; os_self resident; }
 t_test os/resident-matches-page-tables os_resident
 os_sbrk() { os_self sbrk; }
