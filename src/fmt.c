@@ -2,7 +2,7 @@
 /* A formatter that never allocates: text goes into a caller's fixed buffer,
  * flushed with write(2) when it fills if the buffer has a file descriptor. */
 #define _GNU_SOURCE
-#include "internal/internal.h"
+#include "internal/fmt.h"
 
 #include <errno.h>
 #include <unistd.h>

@@ -4,7 +4,7 @@
  * Error policy: a failed call returns NULL/false with errno set and leaves
  * nothing half done; callers fall back or report ENOMEM.  Nothing aborts. */
 #define _GNU_SOURCE
-#include "internal/internal.h"
+#include "internal/trace.h"
 
 #include <errno.h>
 #include <sys/mman.h>

@@ -5,7 +5,7 @@
  * a fifth of a block goes unused (129 -> 160: 19% of the block, 24% of the
  * request), above 1 KiB at most a ninth, where the bytes are; every class is
  * a multiple of 16, so every block is 16-byte aligned. */
-#include "internal/internal.h"
+#include "internal/sizeclass.h"
 
 #define B4(s) (s) * 5 / 4, (s) * 6 / 4, (s) * 7 / 4, (s) * 2
 #define B8(s) (s) * 9 / 8, (s) * 10 / 8, (s) * 11 / 8, (s) * 12 / 8, \

@@ -3,12 +3,17 @@
  * inline helpers, and the prototypes of each layer grouped by the file that
  * defines them.  Layers only call downwards: api (alloc.c, free.c) -> heap
  * -> page -> segment / huge -> brk -> os; options, stats, trace and fmt
- * stand beside them.  The lower layers have headers of their own (base.h,
- * os.h, brk.h). */
+ * stand beside them.  The lower layers and the ones beside them have
+ * headers of their own, which include only what they stand on: base.h,
+ * os.h, brk.h; sizeclass.h (on base.h), fmt.h (on base.h), trace.h (on
+ * os.h). */
 #ifndef TIDE_INTERNAL_H
 #define TIDE_INTERNAL_H
 
 #include "brk.h"
+#include "fmt.h"
+#include "sizeclass.h"
+#include "trace.h"
 
 /* ---- Segment map (segment.c) ---------------------------------------------- */
 extern tide_hidden _Atomic(uint64_t) tide_segmap_head[TIDE_MAP_BITS / 64];
@@ -230,20 +235,6 @@ tide_hidden void heap_fork_prepare(void);
 tide_hidden void heap_fork_parent(void);
 tide_hidden void heap_fork_child(void);
 
-/* ---- Size classes (sizeclass.c) --------------------------------------------- */
-extern tide_hidden const uint32_t tide_bin_size[TIDE_BIN_COUNT];
-tide_hidden unsigned sizeclass_bin(size_t size);
-tide_hidden unsigned sizeclass_page_slices(unsigned bin);
-/* The direct-table indexes of bin (request sizes in (16(i-1), 16i]), *lo to
- * *hi; false for a bin above TIDE_SMALL_MAX, which has none. */
-static inline bool sizeclass_direct_range(unsigned bin, unsigned *lo, unsigned *hi) {
-  if (bin == 0 || bin >= TIDE_BIN_COUNT || tide_bin_size[bin] > TIDE_SMALL_MAX) return false;
-  *lo = bin == 1 ? 0 : tide_bin_size[bin - 1] / TIDE_ALIGN + 1;
-  *hi = tide_bin_size[bin] / TIDE_ALIGN;
-  return true;
-}
-tide_hidden unsigned sizeclass_bin_aligned(size_t size, size_t alignment);
-
 /* ---- Pages (page.c) ------------------------------------------------------ */
 tide_hidden tide_page *page_alloc(tide_heap *heap, unsigned bin);
 tide_hidden void *page_alloc_large(tide_heap *heap, size_t size);
@@ -296,20 +287,6 @@ tide_hidden void huge_fork_prepare(void);
 tide_hidden void huge_fork_parent(void);
 tide_hidden void huge_fork_child(void);
 
-/* ---- Trace (trace.c) ----------------------------------------------------- */
-extern __thread int tide_tls_request
-    __attribute__((tls_model("initial-exec"))) tide_hidden;
-extern __thread size_t tide_tls_request_size
-    __attribute__((tls_model("initial-exec"))) tide_hidden;
-static inline void trace_request(tide_request req, size_t size) {
-  tide_tls_request = (int)req;
-  tide_tls_request_size = size;
-}
-tide_hidden void trace_open(void);
-tide_hidden void trace_os(tide_os_op op, uintptr_t addr, size_t len,
-                          uintptr_t ret, int err, uintptr_t aux);
-tide_hidden void trace_fork_child(void);
-
 /* ---- Stats (stats.c) ------------------------------------------------------- */
 tide_hidden void stats_open(void);
 tide_hidden void stats_at_exit(void);
@@ -318,24 +295,6 @@ tide_hidden void stats_at_exit(void);
 tide_hidden void stats_note_alloc(tide_heap *heap, unsigned bin);
 /* The allocated peak so far (the stats' allocated_peak). */
 tide_hidden uint64_t stats_peak_process(void);
-
-/* ---- Formatting without allocation (fmt.c) ---------------------------------- */
-typedef struct tide_buf {
-  char *p;
-  size_t len, cap;
-  int fd;     /* flushed with write(2) when full, if >= 0 */
-  FILE *file; /* or with fwrite, if set (malloc_info: we hold no lock) */
-} tide_buf;
-tide_hidden void fmt_str(tide_buf *b, const char *s);
-tide_hidden void fmt_u64(tide_buf *b, uint64_t v);
-tide_hidden void fmt_i64(tide_buf *b, int64_t v);
-tide_hidden void fmt_hex(tide_buf *b, uint64_t v);
-tide_hidden void fmt_size(tide_buf *b, uint64_t bytes); /* "12.5 MiB" */
-tide_hidden void fmt_flush(tide_buf *b);
-tide_hidden void fmt_write_all(int fd, const char *p, size_t len);
-/* "No such file or directory (ENOENT)": strerror's text for the errors a
- * path can give, from a table (strerror may allocate for its locale). */
-tide_hidden void fmt_errno(tide_buf *b, int err);
 
 /* ---- The public API's internal entry points (alloc.c, free.c) ------------- */
 tide_hidden void *alloc_generic(tide_heap *heap, size_t size, size_t alignment,
