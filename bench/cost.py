@@ -18,7 +18,11 @@ secure: the hardened mode (TIDEMALLOC_OPTIONS=secure=1) against the default
   mode of the same library.
 
 The workloads of `make bench` run under both, interleaved, the order
-alternating round by round.  Reported per workload: the median time of the
+alternating round by round.  frag first runs once untimed in every round:
+the first frag of a round took 2-4x as long as the second whichever
+library it ran with (the kernel reclaiming what the workloads before it
+left), so with two libraries its median depended on which went first more
+often.  Reported per workload: the median time of the
 first divided by the median of the second, and the same for peak RSS.
 
 Times on a shared machine are noisy, so it also counts instructions, which
@@ -79,6 +83,10 @@ class options_env:
 
     def __exit__(self, *exc):
         os.environ.pop("TIDEMALLOC_OPTIONS", None)
+
+
+# Workloads run once untimed at the start of each round (see the top).
+WARM_UP = {"frag"}
 
 
 def median(xs):
@@ -146,6 +154,9 @@ def main():
         order = LIBS if rnd % 2 == 0 else LIBS[::-1]
         for wname, argv, stdin_path, _ in wl:
             line = []
+            if wname in WARM_UP:
+                with options_env(order[0][2]):
+                    run.run_once(argv, order[0][1], stdin_path, timeout)
             for lname, lib, opts in order:
                 with options_env(opts):
                     r = run.run_once(argv, lib, stdin_path, timeout)
