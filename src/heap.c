@@ -300,9 +300,11 @@ static void heap_purge(tide_heap *heap, bool force) {
 static bool heap_spare_grows(tide_heap *heap, uint64_t now) {
   if (heap->spare_given == 0) return false;
   uint64_t again = heap->refaulted_total - heap->spare_refault_mark;
-  uint64_t elapsed = now > heap->spare_given_ns ? now - heap->spare_given_ns : 1;
-  if (again * 2 >= heap->spare_given &&
-      (again << TIDE_SLICE_SHIFT) * 1000000000u / elapsed >= TIDE_SPARE_REFAULT_RATE) {
+  /* The rate's bound in bytes, per microsecond elapsed: no overflow before
+   * years, where bytes times 10^9 would overflow in seconds. */
+  uint64_t elapsed_us = (now > heap->spare_given_ns ? now - heap->spare_given_ns : 0) / 1000 + 1;
+  uint64_t bound = TIDE_SPARE_REFAULT_RATE / 1000000 * elapsed_us;
+  if (again * 2 >= heap->spare_given && (again << TIDE_SLICE_SHIFT) >= bound) {
     heap->spare_given = 0;
     if (heap->spare_shift < TIDE_SPARE_SHIFT_MAX) heap->spare_shift++;
     return true;
