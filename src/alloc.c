@@ -10,10 +10,10 @@
 #include <errno.h>
 #include <string.h>
 
-static inline void alloc_count(tide_heap *heap, size_t requested,
-                               const tide_page *page) {
+/* A block of a class: its page counts it (page_count_malloc); the asked
+ * size is the heap's. */
+static inline void alloc_count(tide_heap *heap, size_t requested) {
   heap->stats.requested_bytes += requested;
-  heap->stats.bin_malloc[page->bin]++;
 }
 
 /* Counts a block made on the slow path: of a class, large, or huge. */
@@ -38,8 +38,11 @@ static void alloc_count_any(tide_heap *heap, size_t requested, void *p) {
     return;
   }
   tide_page *page = page_of(seg, p);
-  alloc_count(heap, requested, page);
-  if (page->bin == TIDE_BIN_LARGE) heap->stats.large_bytes_malloc += page->block_size;
+  alloc_count(heap, requested);
+  if (page->bin == TIDE_BIN_LARGE) {
+    heap->stats.bin_malloc[TIDE_BIN_LARGE]++;
+    heap->stats.large_bytes_malloc += page->block_size;
+  }
   stats_note_alloc(heap, page->bin);
 }
 
@@ -87,9 +90,10 @@ static inline void *alloc_secure(tide_heap *heap, size_t size, tide_request req)
   heap->heartbeat--;
   tide_block *b = secure_pick(page);
   block_mark_live(b);
-  page->used++;
+  page_count_malloc(page);
+  page_count_flush(heap, page);
   *block_canary(page, b) = block_canary_value(b);
-  alloc_count(heap, size, page);
+  alloc_count(heap, size);
   if (tide_unlikely(tide_valgrind))
     VALGRIND_MALLOCLIKE_BLOCK(b, page->block_size - TIDE_CANARY_SIZE, 0, req == TIDE_REQ_CALLOC);
   return b;
@@ -166,9 +170,9 @@ static tide_noinline void *alloc_local_swap(size_t size, tide_heap *heap, tide_p
   page->local_free = NULL;
   page->free = block_next(b);
   block_mark_live(b);
-  page->used++;
-  heap->stats.requested_bytes += size;
-  heap->stats.bin_malloc[page->bin]++;
+  page_count_malloc(page);
+  page_count_flush(heap, page);
+  alloc_count(heap, size);
   stats_note_alloc(heap, page->bin);
   if (tide_unlikely(--heap->heartbeat == 0)) heap_heartbeat(heap);
   return b;
@@ -197,9 +201,8 @@ static inline __attribute__((always_inline)) tide_block *alloc_pop(tide_heap *he
   if (tide_unlikely(!block_in_page_segment(page, b))) return NULL;
   page->free = block_decode(b->next_encoded);
   block_mark_live(b);
-  page->used++;
-  heap->stats.requested_bytes += asked;
-  heap->stats.bin_malloc[page->bin]++;
+  page_count_malloc(page);
+  alloc_count(heap, asked);
   return b;
 }
 

@@ -30,7 +30,7 @@ static tide_noinline void free_local_slow(tide_heap *heap, tide_page *page) {
     heap_page_unfull(heap, page);
   }
   /* More frees than blocks out (see free_local). */
-  if (tide_unlikely((int32_t)page->used < 0)) tide_fatal("free", "double free", page->local_free);
+  if (tide_unlikely((int16_t)page->used < 0)) tide_fatal("free", "double free", page->local_free);
   if (page_used(page) == 0) page_retire(heap, page);
   /* A program that only frees must still give memory back in time.  Only
    * here, at the top: the heartbeat may free pages a caller is walking. */
@@ -39,12 +39,12 @@ static tide_noinline void free_local_slow(tide_heap *heap, tide_page *page) {
 
 static inline __attribute__((always_inline)) bool free_count_down(tide_page *page) {
 #if defined(__x86_64__)
-  __asm__ goto("subl $1, %0\n\tjle %l[done]" : : "m"(page->used) : "memory", "cc" : done);
+  __asm__ goto("subw $1, %0\n\tjle %l[done]" : : "m"(page->used) : "memory", "cc" : done);
   return false;
 done:
   return true;
 #else
-  return tide_unlikely(--*(int32_t *)&page->used <= 0);
+  return tide_unlikely(--*(int16_t *)&page->used <= 0);
 #endif
 }
 
@@ -66,7 +66,7 @@ static inline void free_local(tide_heap *heap, tide_page *page, tide_block *b,
     if (page->flags == 0 && page->next == NULL && page->prev == NULL) {
       /* More frees than blocks out: the block just pushed was free already
        * (its key erased, so the key check let it through). */
-      if (tide_unlikely((int32_t)page->used < 0)) tide_fatal("free", "double free", b);
+      if (tide_unlikely((int16_t)page->used < 0)) tide_fatal("free", "double free", b);
       if (tide_unlikely(--heap->heartbeat == 0)) heap_heartbeat(heap);
       return;
     }
@@ -251,6 +251,20 @@ static tide_noinline void free_other(void *p, const char *func) {
   free_generic(p, func);
 }
 
+/* A block of the calling thread's own heap beyond its page's first slice
+ * (blocks above 8 KiB), or one that failed the fast path's checks: its page
+ * through the slice table, then the fast path's checks again. */
+static tide_noinline void free_own_page(void *p, const char *func) {
+  tide_heap *heap = heap_get();
+  tide_page *page = page_lookup(segment_of(p), p);
+  uintptr_t key = block_freed_key(p);
+  if (tide_likely(page_block_valid_local(page, p) && ((tide_block *)p)->freed_key != key)) {
+    free_local(heap, page, p, key);
+    return;
+  }
+  free_generic(p, func);
+}
+
 /* The fast path: a valid block of the calling thread's own heap.  Anything
  * else, a bad pointer included, goes to free_generic, so that this path
  * makes no call but a tail call. */
@@ -259,11 +273,19 @@ static inline __attribute__((always_inline)) void free_block(void *p, const char
   /* One compare: the map's tag for p's unit is this heap's only if a
    * segment of this heap starts there (so its header can be read). */
   if (tide_likely(segmap_fast_tag(p) == heap->fast_tag)) {
-    tide_page *page = page_lookup(segment_of(p), p);
+    /* With the checks, the descriptor of p's slice: the grid test fails on
+     * any other slice's (types.h), and free_own_page looks again.  Without
+     * them nothing would notice, so the table it is. */
+    tide_segment *seg = segment_of(p);
+    tide_page *page = TIDE_CHECKS ? page_of_slice(seg, p) : page_lookup(seg, p);
     uintptr_t key = block_freed_key(p);
     if (tide_likely(page_block_valid_local(page, p) &&
                     !(TIDE_CHECKS && ((tide_block *)p)->freed_key == key))) {
       free_local(heap, page, p, key);
+      return;
+    }
+    if (TIDE_CHECKS) {
+      free_own_page(p, func);
       return;
     }
     free_generic(p, func);

@@ -46,8 +46,17 @@ void heap_update_direct(tide_heap *heap, unsigned bin) {
   /* Secure mode: every malloc takes the slow path, where the checks are. */
   if (page == NULL || tide_slow_only()) page = &tide_page_empty;
   /* The entries of a bin change together: most slow paths keep the page. */
-  if (heap->direct[lo] == page) return;
+  tide_page *old = heap->direct[lo];
+  if (old == page) return;
+  /* Only the current page of a class has mallocs not yet counted. */
+  if (old != &tide_page_empty) page_count_flush(heap, old);
   for (unsigned i = lo; i <= hi; i++) heap->direct[i] = page;
+}
+
+void heap_count_flush(tide_heap *heap) {
+  if (heap->is_empty_heap) return;
+  for (unsigned bin = 1; bin < TIDE_BIN_COUNT; bin++)
+    if (heap->queues[bin].first != NULL) page_count_flush(heap, heap->queues[bin].first);
 }
 
 void heap_queue_push(tide_heap *heap, tide_page_queue *q, tide_page *page) {

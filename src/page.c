@@ -27,7 +27,7 @@ static void page_init(tide_page *page, unsigned bin, size_t block_size) {
   page->block_odd_inv = inv;
   page->grid_base = (uint32_t)(uintptr_t)page_start(page) * inv;
   page->capacity = 0;
-  page->used = 0;
+  page->counts = 0;
   page->free = page->local_free = NULL;
   page->flags = 0;
   tide_store(&page->thread_free, 0);
@@ -151,6 +151,9 @@ void page_free_remote(tide_heap *heap, tide_segment *seg, tide_page *page, tide_
 
 /* Take the blocks other threads freed into this page. */
 void page_collect(tide_page *page) {
+  /* Every refill of the free list is a count: the page then never hands out
+   * more than it holds between two. */
+  page_count_flush(segment_of(page)->heap, page);
   uintptr_t old = tide_load(&page->thread_free);
   if ((old & ~TIDE_TF_FLAGS) == 0) return;
   /* Take the list, leave the flags. */
@@ -242,6 +245,7 @@ static bool page_to_full(tide_heap *heap, tide_page *page) {
 /* Give the page's slices back to its segment. */
 void page_free(tide_heap *heap, tide_page *page) {
   tide_assert(page_used(page) == 0);
+  page_count_flush(heap, page);
   if (page->flags & TIDE_PAGE_IN_FULL) {
     heap_queue_remove(heap, &heap->full, page);
     page_mark_unfull(page);
@@ -325,6 +329,7 @@ void *page_malloc_generic(tide_heap *heap, size_t size, unsigned bin) {
     page->free = block_next_slow(b);
   }
   block_mark_live(b);
-  page->used++;
+  page_count_malloc(page);
+  page_count_flush(heap, page);
   return b;
 }

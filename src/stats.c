@@ -95,6 +95,7 @@ uint64_t stats_peak_process(void) { return tide_load(&peak_allocated); }
  * figures stay as its events last left them (each at most a page behind):
  * the next recount is due once their sum has grown by the slack again. */
 static void stats_peak_recount(tide_heap *heap) {
+  heap_count_flush(heap);
   int64_t total = stats_heap_live(&tide_heap_empty.stats);
   for (tide_heap *h = heap_all(); h != NULL; h = h->all_next) total += stats_heap_live(&h->stats);
   if (total > 0) stats_raise(&peak_allocated, (uint64_t)total);
@@ -120,6 +121,7 @@ static void stats_collect(struct tide_stats *s) {
   s->version = version;
   s->size = size;
   s->class_count = TIDE_BIN_COUNT - 1;
+  heap_count_flush(heap_get());
   heap_for_each(stats_add_heap, s);
   stats_add_heap(&tide_heap_empty, s);
   for (unsigned bin = 1; bin < TIDE_BIN_COUNT; bin++) {

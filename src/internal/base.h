@@ -36,9 +36,10 @@
 /* TIDE_CHECKS=0 exists only to measure what the default build's detection
  * costs (`make bench-checks`): it drops the checks on freed pointers and on
  * free lists (interior pointers, double frees, encoded and range-checked
- * links).  Such a library is never installed or tested.  The segment-map
- * test stays: it is how free() tells our blocks, huge ones included, from
- * NULL, not only a check. */
+ * links, and the segment map's bound: an address above the user address
+ * space is an invalid pointer too).  Such a library is never installed or
+ * tested.  The segment-map test stays: it is how free() tells our blocks,
+ * huge ones included, from NULL, not only a check. */
 #ifndef TIDE_CHECKS
 #define TIDE_CHECKS 1
 #endif

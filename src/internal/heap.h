@@ -21,6 +21,9 @@ tide_hidden void heap_queue_append(tide_heap *heap, tide_page_queue *q,
 tide_hidden void heap_queue_remove(tide_heap *heap, tide_page_queue *q,
                                    tide_page *page);
 tide_hidden void heap_update_direct(tide_heap *heap, unsigned bin);
+/* The owner's mallocs still in its current pages, added to its counters
+ * (page_count_flush), so that what it reads of its own heap is exact. */
+tide_hidden void heap_count_flush(tide_heap *heap);
 tide_hidden void heap_collect(tide_heap *heap, bool force_purge);
 tide_hidden void heap_wake_drain(tide_heap *heap);
 tide_hidden void heap_wake_unlink(tide_heap *heap, tide_page *page);

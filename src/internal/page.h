@@ -19,6 +19,20 @@ static inline uint32_t page_used(const tide_page *page) {
   return page->used & ~TIDE_USED_FULL;
 }
 
+/* A block handed out: one more out, one more to count (one add for both:
+ * used is never at the mark here, so no carry leaves its half). */
+static inline void page_count_malloc(tide_page *page) {
+  page->counts += 0x10001u;
+}
+
+/* The page's mallocs since the last count, added to its owner's counters.
+ * The owner only, at the page's slow events: between two of them a page
+ * hands out at most the blocks put on its free list at the first. */
+static inline void page_count_flush(tide_heap *heap, tide_page *page) {
+  heap->stats.bin_malloc[page->bin] += page->mallocs;
+  page->mallocs = 0;
+}
+
 /* Parked in heap->full, or out again: the flag and used's mark together. */
 static inline void page_mark_full(tide_page *page) {
   page->flags |= TIDE_PAGE_IN_FULL;

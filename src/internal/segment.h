@@ -16,10 +16,11 @@ extern tide_hidden _Atomic(uint64_t) tide_segmap_cont[TIDE_MAP_BITS / 64];
  * over addresses we use are ever touched. */
 extern tide_hidden _Atomic(uint16_t) tide_segmap_fast[TIDE_MAP_BITS];
 
-/* The tag of the unit holding p: TIDE_TAG_NONE beyond the map. */
+/* The tag of the unit holding p: TIDE_TAG_NONE beyond the map (with the
+ * checks: base.h). */
 static inline uint16_t segmap_fast_tag(const void *p) {
   uintptr_t unit = (uintptr_t)p >> TIDE_SEGMENT_SHIFT;
-  if (tide_unlikely(unit >= TIDE_MAP_BITS)) return TIDE_TAG_NONE;
+  if (TIDE_CHECKS && tide_unlikely(unit >= TIDE_MAP_BITS)) return TIDE_TAG_NONE;
   return tide_load(&tide_segmap_fast[unit]);
 }
 
@@ -43,6 +44,16 @@ static inline uint32_t segment_page_offset(unsigned slice) {
 static inline tide_page *page_lookup(tide_segment *seg, const void *p) {
   uintptr_t slice = ((uintptr_t)p >> TIDE_SLICE_SHIFT) & (TIDE_SLICES - 1);
   return (tide_page *)((uint8_t *)seg + seg->slice_page[slice]);
+}
+
+/* free's fast path: the descriptor of p's own slice, without the table's
+ * load.  It is p's page only if p lies in the page's first slice; the
+ * descriptors of other slices are all zero (types.h), so a grid test there
+ * fails and the caller looks again with page_lookup. */
+static inline tide_page *page_of_slice(tide_segment *seg, const void *p) {
+  /* slice * 64 in one shift and mask: the descriptor is one add away. */
+  uintptr_t at = ((uintptr_t)p >> (TIDE_SLICE_SHIFT - 6)) & ((uintptr_t)(TIDE_SLICES - 1) << 6);
+  return (tide_page *)((uint8_t *)seg + offsetof(tide_segment, pages) + at);
 }
 
 /* ---- Segments (segment.c) ------------------------------------------------- */

@@ -145,7 +145,12 @@ struct tide_heap;
                                          or it is there, not yet drained */
 #define TIDE_TF_FLAGS (TIDE_TF_FULL | TIDE_TF_WAKING)
 
-#define TIDE_USED_FULL 0x80000000u /* page->used's mark of TIDE_PAGE_IN_FULL */
+#define TIDE_USED_FULL 0x8000u /* page->used's mark of TIDE_PAGE_IN_FULL */
+/* A page of one slice holds at most 4096 blocks (of 16 bytes); a page of
+ * several slices, blocks of 8 KiB and more, about eight: used never reaches
+ * the mark, and a page's mallocs between two counts (page_count_flush)
+ * never wrap their 16 bits. */
+_Static_assert(TIDE_SLICE_SIZE / TIDE_ALIGN < TIDE_USED_FULL, "used has room for the full mark");
 
 typedef enum tide_page_flag {
   TIDE_PAGE_IN_FULL = 1, /* in heap->full: no free block when last looked at */
@@ -168,10 +173,22 @@ typedef struct tide_page {
   tide_block *free;       /* blocks malloc hands out; owner only */
   tide_block *local_free; /* blocks the owner freed; become `free` when it
                              runs dry, so malloc's slow path runs regularly */
-  uint32_t used;         /* blocks out (including uncollected remote frees),
+  /* used and mallocs share a word: malloc's fast path bumps both with one
+   * add (page_count_malloc), which is all it counts. */
+  union {
+    uint32_t counts;
+    struct {
+      uint16_t used;     /* blocks out (including uncollected remote frees),
                             | TIDE_USED_FULL while in heap->full: free's
                             fast path then needs one signed test for both
                             "now empty" and "parked full" (page_used) */
+      uint16_t mallocs;  /* blocks handed out since the owner last added
+                            them to its heap's bin_malloc (page_count_flush:
+                            at every slow event of the page, when it stops
+                            being the current page of its class, when the
+                            statistics are read) */
+    };
+  };
   uint32_t capacity;     /* blocks carved so far (free list extended lazily) */
   uint32_t block_size;   /* bytes per block; 0 if not a page head */
   uint32_t block_odd_inv; /* inverse of block_size's odd part, mod 2^32 */
@@ -249,8 +266,11 @@ typedef struct tide_segment {
                                   (a copy of the record's, never read) */
   /* For slice i, where its page's descriptor lies (distance from the
    * segment: offsetof(pages) + head slice * 64); a slice in no page points
-   * at its own descriptor.  free() finds a block's page with one load from
-   * here. */
+   * at its own descriptor.  The slow paths find a block's page with one
+   * load from here; free's fast path reads the descriptor of the block's
+   * own slice (page_of_slice), which is all zero unless the slice is the
+   * first of a page: segment_reset and segment_span_free clear them, and a
+   * span takes only free slices. */
   uint32_t slice_page[TIDE_SLICES];
   tide_page *wake_next[TIDE_SLICES]; /* links of heap->wake, by slice */
   tide_page pages[];           /* TIDE_SLICES entries (1 for huge) */
@@ -370,7 +390,11 @@ _Static_assert(TIDE_SECURE_META_END <= TIDE_SLICE_SIZE, "the secure bitmaps fit 
 /* ---- Thread heaps ---------------------------------------------------------- */
 /* Per-thread counters, merged on read: no shared atomic on the fast path.
  * Blocks of a class in use = sum over heaps of bin_malloc - bin_free (a block
- * is counted by the thread that allocates it and the one that frees it). */
+ * is counted by the thread that allocates it and the one that frees it).
+ * Frees are counted as they happen; a class's mallocs from the heap's
+ * current page wait in that page (page->mallocs) until its next slow event,
+ * so a heap's bin_malloc is behind by at most one page per class (none once
+ * the owner has read its statistics or exited: page_count_flush). */
 typedef struct tide_heap_stats {
   uint64_t requested_bytes;                   /* sizes asked for */
   uint64_t bin_malloc[TIDE_BIN_COUNT + 1];    /* [TIDE_BIN_LARGE]: large pages */
