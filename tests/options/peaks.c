@@ -6,7 +6,11 @@
  *   peaks threads     two threads hold blocks at once, then one thread
  *                     allocates what another frees: the same, across heaps
  *   peaks committed   committed_peak against the rise of the kernel's VmData
- *                     at the crest (read without asking tidemalloc) */
+ *                     at the crest (read without asking tidemalloc)
+ *   peaks counts      the blocks of one class, malloc_calls and
+ *                     allocated_bytes exact after mallocs that never left
+ *                     the fast path: read by the thread that made them, and
+ *                     by another once that thread has exited */
 #include "common.h"
 
 #include <pthread.h>
@@ -170,12 +174,74 @@ static int mode_committed(void) {
   return t_finish("committed peak");
 }
 
+/* blocks_used of the class whose blocks are size bytes. */
+static unsigned long long class_used(const struct tide_stats *s, size_t size) {
+  for (uint32_t i = 0; i < s->class_count; i++)
+    if (s->classes[i].block_size == size) return (unsigned long long)s->classes[i].blocks_used;
+  return 0;
+}
+
+enum { COUNT_N = 100, COUNT_SIZE = 224 }; /* a class nothing else here uses */
+static void *counted[2][COUNT_N];
+static pthread_barrier_t counted_made;
+
+static void *count_thread(void *arg) {
+  (void)arg;
+  for (int i = 0; i < COUNT_N; i++) counted[1][i] = take(COUNT_SIZE);
+  pthread_barrier_wait(&counted_made);
+  return NULL;
+}
+
+/* malloc's fast path counts in the block's page, and the heap takes the
+ * count in at the page's next slow event: COUNT_N blocks of a page with
+ * room for 292 have none after the first.  Nothing may be missing. */
+static int mode_counts(void) {
+  struct tide_stats a, b, c, d, e;
+  REQUIRE(t_stats(&a) == 0, "tide_stats");
+  for (int i = 0; i < COUNT_N; i++) counted[0][i] = take(COUNT_SIZE);
+  REQUIRE(t_stats(&b) == 0, "tide_stats");
+  pthread_barrier_init(&counted_made, NULL, 2);
+  pthread_t t;
+  REQUIRE(pthread_create(&t, NULL, count_thread, NULL) == 0, "pthread_create");
+  pthread_barrier_wait(&counted_made);
+  REQUIRE(t_stats(&c) == 0, "tide_stats"); /* the other thread is alive: may lag */
+  REQUIRE(pthread_join(t, NULL) == 0, "pthread_join");
+  REQUIRE(t_stats(&d) == 0, "tide_stats");
+  for (int k = 0; k < 2; k++)
+    for (int i = 0; i < COUNT_N; i++) give(counted[k][i]);
+  REQUIRE(t_stats(&e) == 0, "tide_stats");
+  printf("class %d: used %llu, +%d mallocs %llu, thread running %llu, exited %llu, all freed %llu\n",
+         COUNT_SIZE, class_used(&a, COUNT_SIZE), COUNT_N, class_used(&b, COUNT_SIZE),
+         class_used(&c, COUNT_SIZE), class_used(&d, COUNT_SIZE), class_used(&e, COUNT_SIZE));
+  printf("malloc_calls +%llu, allocated_bytes +%llu for %d mallocs of %d B\n",
+         (unsigned long long)(b.malloc_calls - a.malloc_calls),
+         (unsigned long long)(b.allocated_bytes - a.allocated_bytes), COUNT_N, COUNT_SIZE);
+  CHECK(class_used(&b, COUNT_SIZE) == class_used(&a, COUNT_SIZE) + COUNT_N,
+        "the calling thread's %d mallocs: blocks_used %llu -> %llu", COUNT_N, class_used(&a, COUNT_SIZE),
+        class_used(&b, COUNT_SIZE));
+  CHECK(b.malloc_calls - a.malloc_calls == COUNT_N, "malloc_calls grew by %llu for %d mallocs",
+        (unsigned long long)(b.malloc_calls - a.malloc_calls), COUNT_N);
+  CHECK(b.allocated_bytes - a.allocated_bytes == COUNT_N * COUNT_SIZE, "allocated_bytes grew by %llu for %d x %d B",
+        (unsigned long long)(b.allocated_bytes - a.allocated_bytes), COUNT_N, COUNT_SIZE);
+  CHECK(class_used(&c, COUNT_SIZE) >= class_used(&b, COUNT_SIZE) &&
+            class_used(&c, COUNT_SIZE) <= class_used(&b, COUNT_SIZE) + COUNT_N,
+        "a running thread's %d mallocs: blocks_used %llu -> %llu", COUNT_N, class_used(&b, COUNT_SIZE),
+        class_used(&c, COUNT_SIZE));
+  CHECK(class_used(&d, COUNT_SIZE) == class_used(&b, COUNT_SIZE) + COUNT_N,
+        "an exited thread's %d mallocs: blocks_used %llu -> %llu", COUNT_N, class_used(&b, COUNT_SIZE),
+        class_used(&d, COUNT_SIZE));
+  CHECK(class_used(&e, COUNT_SIZE) == class_used(&a, COUNT_SIZE), "all freed: blocks_used %llu, %llu before",
+        class_used(&e, COUNT_SIZE), class_used(&a, COUNT_SIZE));
+  return t_finish("peaks counts");
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) return 2;
   if (!t_expect_tide()) return 0;
   if (!strcmp(argv[1], "allocated")) return mode_allocated();
   if (!strcmp(argv[1], "threads")) return mode_threads();
   if (!strcmp(argv[1], "committed")) return mode_committed();
+  if (!strcmp(argv[1], "counts")) return mode_counts();
   fprintf(stderr, "unknown mode %s\n", argv[1]);
   return 2;
 }

@@ -518,3 +518,5 @@ opt_peak_threads() { opt_peaks threads; }
 t_test options/allocated-peak-across-threads opt_peak_threads
 opt_peak_committed() { opt_peaks committed; }
 t_test options/committed-peak-exact opt_peak_committed
+opt_counts() { opt_peaks counts; }
+t_test options/counts-exact-after-fast-mallocs opt_counts
