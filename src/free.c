@@ -63,7 +63,7 @@ static inline void free_local(tide_heap *heap, tide_page *page, tide_block *b,
   if (free_count_down(page)) {
     /* The sole page of its class stays (page_retire would keep it): a
      * malloc/free loop must not pay a call for it. */
-    if (page->flags == 0 && page->next == NULL && page->prev == NULL) {
+    if ((page->flags | (uintptr_t)page->next | (uintptr_t)page->prev) == 0) {
       /* More frees than blocks out: the block just pushed was free already
        * (its key erased, so the key check let it through). */
       if (tide_unlikely((int16_t)page->used < 0)) tide_fatal("free", "double free", b);
