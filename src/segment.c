@@ -307,15 +307,17 @@ static tide_segment *segment_from_cache(void) {
  * the brk heap (lowest first), a cached mapped segment, one reclaimed from
  * the heaps of exited threads, a new unit at the top of the brk heap, or a
  * new mapping, in that order: memory we have is reused before the kernel
- * is asked for more. */
-static tide_segment *segment_new(unsigned slices_needed) {
+ * is asked for more.  The caller holds its heap's seg_lock, and reclaiming
+ * takes the parked heaps' own: so before it has reclaimed (*reclaim still
+ * false) this returns NULL with *reclaim set where a reclaim comes next,
+ * and segment_span_alloc reclaims with no lock held, then asks again. */
+static tide_segment *segment_new(unsigned slices_needed, bool *reclaim) {
   size_t first = (size_t)(1 + slices_needed) * TIDE_SLICE_SIZE;
   tide_segment *seg = brk_segment_new(first, false);
   if (seg == NULL) seg = segment_from_cache();
-  if (seg == NULL) {
-    heap_reclaim_pooled(false);
-    seg = brk_segment_new(first, false);
-    if (seg == NULL) seg = segment_from_cache();
+  if (seg == NULL && !*reclaim) {
+    *reclaim = true;
+    return NULL;
   }
   if (seg == NULL) seg = brk_segment_new(first, true);
   if (seg == NULL) {
@@ -473,7 +475,7 @@ static tide_page *span_try_warm(tide_heap *heap, unsigned count) {
   return best ? span_take(best, (unsigned)best_first, count) : NULL;
 }
 
-static tide_page *segment_span_alloc_locked(tide_heap *heap, unsigned count) {
+static tide_page *segment_span_alloc_locked(tide_heap *heap, unsigned count, bool *reclaim) {
   tide_page *warm = span_try_warm(heap, count);
   if (warm) return warm;
   tide_segment *seg = heap->segments;
@@ -488,7 +490,7 @@ static tide_page *segment_span_alloc_locked(tide_heap *heap, unsigned count) {
     }
     seg = next;
   }
-  seg = segment_new(count);
+  seg = segment_new(count, reclaim);
   if (seg == NULL) return NULL;
   segment_reset(seg);
   segment_set_owner(seg, heap);
@@ -497,9 +499,19 @@ static tide_page *segment_span_alloc_locked(tide_heap *heap, unsigned count) {
 }
 
 tide_page *segment_span_alloc(tide_heap *heap, unsigned count) {
+  bool reclaim = false;
   pthread_mutex_lock(&heap->seg_lock);
-  tide_page *page = segment_span_alloc_locked(heap, count);
+  tide_page *page = segment_span_alloc_locked(heap, count, &reclaim);
   pthread_mutex_unlock(&heap->seg_lock);
+  if (page == NULL && reclaim) {
+    /* No lock of ours held while the parked heaps' are taken (a lock
+     * order of heap, then parked heap, would meet the reverse when the
+     * parked heap's next owner reclaims ours). */
+    heap_reclaim_pooled(false);
+    pthread_mutex_lock(&heap->seg_lock);
+    page = segment_span_alloc_locked(heap, count, &reclaim);
+    pthread_mutex_unlock(&heap->seg_lock);
+  }
   return page;
 }
 
