@@ -90,8 +90,7 @@ static inline void *alloc_secure(tide_heap *heap, size_t size, tide_request req)
   heap->heartbeat--;
   tide_block *b = secure_pick(page);
   block_mark_live(b);
-  page_count_malloc(page);
-  page_count_flush(heap, page);
+  page_count_malloc_now(heap, page);
   *block_canary(page, b) = block_canary_value(b);
   alloc_count(heap, size);
   if (tide_unlikely(tide_valgrind))
@@ -170,8 +169,7 @@ static tide_noinline void *alloc_local_swap(size_t size, tide_heap *heap, tide_p
   page->local_free = NULL;
   page->free = block_next(b);
   block_mark_live(b);
-  page_count_malloc(page);
-  page_count_flush(heap, page);
+  page_count_malloc_now(heap, page);
   alloc_count(heap, size);
   stats_note_alloc(heap, page->bin);
   if (tide_unlikely(--heap->heartbeat == 0)) heap_heartbeat(heap);

@@ -30,7 +30,7 @@ static tide_noinline void free_local_slow(tide_heap *heap, tide_page *page) {
     heap_page_unfull(heap, page);
   }
   /* More frees than blocks out (see free_local). */
-  if (tide_unlikely((int16_t)page->used < 0)) tide_fatal("free", "double free", page->local_free);
+  if (tide_unlikely(page_overfreed(page))) tide_fatal("free", "double free", page->local_free);
   if (page_used(page) == 0) page_retire(heap, page);
   /* A program that only frees must still give memory back in time.  Only
    * here, at the top: the heartbeat may free pages a caller is walking. */
@@ -66,7 +66,7 @@ static inline void free_local(tide_heap *heap, tide_page *page, tide_block *b,
     if ((page->flags | (uintptr_t)page->next | (uintptr_t)page->prev) == 0) {
       /* More frees than blocks out: the block just pushed was free already
        * (its key erased, so the key check let it through). */
-      if (tide_unlikely((int16_t)page->used < 0)) tide_fatal("free", "double free", b);
+      if (tide_unlikely(page_overfreed(page))) tide_fatal("free", "double free", b);
       if (tide_unlikely(--heap->heartbeat == 0)) heap_heartbeat(heap);
       return;
     }
@@ -251,18 +251,24 @@ static tide_noinline void free_other(void *p, const char *func) {
   free_generic(p, func);
 }
 
+/* p freed onto page, a page of the calling thread's heap, if it is a block
+ * of that page that is not free already; false, and nothing done, if not. */
+static inline __attribute__((always_inline)) bool free_local_checked(tide_heap *heap,
+                                                                    tide_page *page, void *p) {
+  uintptr_t key = block_freed_key(p);
+  if (tide_likely(page_block_valid_local(page, p) &&
+                  !(TIDE_CHECKS && ((tide_block *)p)->freed_key == key))) {
+    free_local(heap, page, p, key);
+    return true;
+  }
+  return false;
+}
+
 /* A block of the calling thread's own heap beyond its page's first slice
  * (blocks above 8 KiB), or one that failed the fast path's checks: its page
- * through the slice table, then the fast path's checks again. */
+ * through the slice table, then the same checks again. */
 static tide_noinline void free_own_page(void *p, const char *func) {
-  tide_heap *heap = heap_get();
-  tide_page *page = page_lookup(segment_of(p), p);
-  uintptr_t key = block_freed_key(p);
-  if (tide_likely(page_block_valid_local(page, p) && ((tide_block *)p)->freed_key != key)) {
-    free_local(heap, page, p, key);
-    return;
-  }
-  free_generic(p, func);
+  if (!free_local_checked(heap_get(), page_lookup(segment_of(p), p), p)) free_generic(p, func);
 }
 
 /* The fast path: a valid block of the calling thread's own heap.  Anything
@@ -278,17 +284,11 @@ static inline __attribute__((always_inline)) void free_block(void *p, const char
      * them nothing would notice, so the table it is. */
     tide_segment *seg = segment_of(p);
     tide_page *page = TIDE_CHECKS ? page_of_slice(seg, p) : page_lookup(seg, p);
-    uintptr_t key = block_freed_key(p);
-    if (tide_likely(page_block_valid_local(page, p) &&
-                    !(TIDE_CHECKS && ((tide_block *)p)->freed_key == key))) {
-      free_local(heap, page, p, key);
-      return;
-    }
-    if (TIDE_CHECKS) {
+    if (tide_likely(free_local_checked(heap, page, p))) return;
+    if (TIDE_CHECKS)
       free_own_page(p, func);
-      return;
-    }
-    free_generic(p, func);
+    else
+      free_generic(p, func);
     return;
   }
   free_other(p, func);

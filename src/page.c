@@ -329,7 +329,6 @@ void *page_malloc_generic(tide_heap *heap, size_t size, unsigned bin) {
     page->free = block_next_slow(b);
   }
   block_mark_live(b);
-  page_count_malloc(page);
-  page_count_flush(heap, page);
+  page_count_malloc_now(heap, page);
   return b;
 }

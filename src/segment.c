@@ -304,21 +304,16 @@ static tide_segment *segment_from_cache(void) {
 }
 
 /* A segment for a heap that needs `slices_needed` slices: a free unit of
- * the brk heap (lowest first), a cached mapped segment, one reclaimed from
- * the heaps of exited threads, a new unit at the top of the brk heap, or a
- * new mapping, in that order: memory we have is reused before the kernel
- * is asked for more.  The caller holds its heap's seg_lock, and reclaiming
- * takes the parked heaps' own: so before it has reclaimed (*reclaim still
- * false) this returns NULL with *reclaim set where a reclaim comes next,
- * and segment_span_alloc reclaims with no lock held, then asks again. */
-static tide_segment *segment_new(unsigned slices_needed, bool *reclaim) {
+ * the brk heap (lowest first) or a cached mapped segment; with grow, then
+ * a new unit at the top of the brk heap or a new mapping.  Memory we have
+ * is reused before the kernel is asked for more: segment_span_alloc
+ * reclaims the heaps of exited threads between a call without grow and
+ * one with it. */
+static tide_segment *segment_new(unsigned slices_needed, bool grow) {
   size_t first = (size_t)(1 + slices_needed) * TIDE_SLICE_SIZE;
   tide_segment *seg = brk_segment_new(first, false);
   if (seg == NULL) seg = segment_from_cache();
-  if (seg == NULL && !*reclaim) {
-    *reclaim = true;
-    return NULL;
-  }
+  if (seg == NULL && !grow) return NULL;
   if (seg == NULL) seg = brk_segment_new(first, true);
   if (seg == NULL) {
     seg = os_mmap_aligned(TIDE_SEGMENT_SIZE, TIDE_SEGMENT_SIZE);
@@ -475,7 +470,7 @@ static tide_page *span_try_warm(tide_heap *heap, unsigned count) {
   return best ? span_take(best, (unsigned)best_first, count) : NULL;
 }
 
-static tide_page *segment_span_alloc_locked(tide_heap *heap, unsigned count, bool *reclaim) {
+static tide_page *segment_span_alloc_locked(tide_heap *heap, unsigned count, bool grow) {
   tide_page *warm = span_try_warm(heap, count);
   if (warm) return warm;
   tide_segment *seg = heap->segments;
@@ -490,7 +485,7 @@ static tide_page *segment_span_alloc_locked(tide_heap *heap, unsigned count, boo
     }
     seg = next;
   }
-  seg = segment_new(count, reclaim);
+  seg = segment_new(count, grow);
   if (seg == NULL) return NULL;
   segment_reset(seg);
   segment_set_owner(seg, heap);
@@ -499,19 +494,17 @@ static tide_page *segment_span_alloc_locked(tide_heap *heap, unsigned count, boo
 }
 
 tide_page *segment_span_alloc(tide_heap *heap, unsigned count) {
-  bool reclaim = false;
   pthread_mutex_lock(&heap->seg_lock);
-  tide_page *page = segment_span_alloc_locked(heap, count, &reclaim);
+  tide_page *page = segment_span_alloc_locked(heap, count, false);
   pthread_mutex_unlock(&heap->seg_lock);
-  if (page == NULL && reclaim) {
-    /* No lock of ours held while the parked heaps' are taken (a lock
-     * order of heap, then parked heap, would meet the reverse when the
-     * parked heap's next owner reclaims ours). */
-    heap_reclaim_pooled(false);
-    pthread_mutex_lock(&heap->seg_lock);
-    page = segment_span_alloc_locked(heap, count, &reclaim);
-    pthread_mutex_unlock(&heap->seg_lock);
-  }
+  if (page != NULL) return page;
+  /* No lock of ours held while the parked heaps' are taken (a lock order
+   * of heap, then parked heap, would meet the reverse when the parked
+   * heap's next owner reclaims ours). */
+  heap_reclaim_pooled(false);
+  pthread_mutex_lock(&heap->seg_lock);
+  page = segment_span_alloc_locked(heap, count, true);
+  pthread_mutex_unlock(&heap->seg_lock);
   return page;
 }
 

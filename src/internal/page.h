@@ -33,6 +33,19 @@ static inline void page_count_flush(tide_heap *heap, tide_page *page) {
   page->mallocs = 0;
 }
 
+/* A block handed out on a slow path, where the page's list was refilled:
+ * counted, and what the page had waiting with it. */
+static inline void page_count_malloc_now(tide_heap *heap, tide_page *page) {
+  page_count_malloc(page);
+  page_count_flush(heap, page);
+}
+
+/* More frees than blocks out: a block went back twice (its freed key
+ * erased, so the key check let it through). */
+static inline bool page_overfreed(const tide_page *page) {
+  return (int16_t)page->used < 0;
+}
+
 /* Parked in heap->full, or out again: the flag and used's mark together. */
 static inline void page_mark_full(tide_page *page) {
   page->flags |= TIDE_PAGE_IN_FULL;
