@@ -128,8 +128,9 @@ static inline __attribute__((always_inline)) void free_secure_release(tide_heap 
  * how long a block waits, and so when it comes back, cannot be told from
  * the order of frees. */
 static inline __attribute__((always_inline)) void quarantine_evict(tide_heap *heap) {
-  uint32_t pick = (heap->quarantine_head + (uint32_t)(page_random() % heap->quarantine_count)) %
-                  TIDE_QUARANTINE_SLOTS;
+  /* 32 random bits scaled to the count (Lemire's multiply): no division. */
+  uint32_t offset = (uint32_t)(((page_random() >> 32) * heap->quarantine_count) >> 32);
+  uint32_t pick = (heap->quarantine_head + offset) % TIDE_QUARANTINE_SLOTS;
   tide_block *b = heap->quarantine[pick];
   heap->quarantine[pick] = heap->quarantine[heap->quarantine_head];
   heap->quarantine_head = (heap->quarantine_head + 1) % TIDE_QUARANTINE_SLOTS;
@@ -278,11 +279,12 @@ static inline __attribute__((always_inline)) void free_block(void *p, const char
   tide_heap *heap = heap_get();
   /* One compare: the map's tag for p's unit is this heap's only if a
    * segment of this heap starts there (so its header can be read). */
-  if (tide_likely(segmap_fast_tag(p) == heap->fast_tag)) {
+  uintptr_t unit = (uintptr_t)p >> TIDE_SEGMENT_SHIFT;
+  if (tide_likely(segmap_unit_tag(unit) == heap->fast_tag)) {
     /* With the checks, the descriptor of p's slice: the grid test fails on
      * any other slice's (types.h), and free_own_page looks again.  Without
      * them nothing would notice, so the table it is. */
-    tide_segment *seg = segment_of(p);
+    tide_segment *seg = segment_of_unit(unit);
     tide_page *page = TIDE_CHECKS ? page_of_slice(seg, p) : page_lookup(seg, p);
     if (tide_likely(free_local_checked(heap, page, p))) return;
     if (TIDE_CHECKS)

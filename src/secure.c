@@ -132,7 +132,8 @@ static SECURE_CLONES tide_block *secure_pick_cloned(tide_page *page) {
     }
     n = (unsigned)__builtin_popcountll(m);
   }
-  unsigned k = (unsigned)(r >> 48) % (n + n2);
+  /* The top 16 random bits scaled to the count (at most 64): no division. */
+  unsigned k = (unsigned)(((r >> 48) * (n + n2)) >> 16);
   if (k >= n) {
     k -= n;
     w = w2;
@@ -141,15 +142,18 @@ static SECURE_CLONES tide_block *secure_pick_cloned(tide_page *page) {
   for (; k > 0; k--) m &= m - 1;
   unsigned pos = (unsigned)__builtin_ctzll(m);
   size_t gran = w * 32 + pos / 2; /* from the page's first granule */
-  size_t index = ((gran << TIDE_SECURE_GRANULE_SHIFT) + bs - 1) / bs;
-  tide_block *b = (tide_block *)(start + index * bs);
+  /* The block that starts in that granule (blocks are at least a granule,
+   * so one does), at its first or its second 16 bytes: the one on the
+   * page's grid, with no division by the block size. */
+  uint8_t *b = start + (gran << TIDE_SECURE_GRANULE_SHIFT);
+  if (page_block_index(page, b) >= cap) b += TIDE_ALIGN;
   /* Only the owner ends AVAIL, so the bit is still set; bit 0 was clear
    * when the word was read, and no other thread sets it in AVAIL. */
   uint64_t bit = (uint64_t)1 << (pos + 1); /* AVAIL's bit */
   if (tide_unlikely(!(atomic_fetch_and_explicit(&map[w], ~bit, memory_order_relaxed) & bit) ||
-                    index >= cap))
+                    page_block_index(page, b) >= cap))
     tide_fatal("malloc", "corrupted free list at", b);
-  return b;
+  return (tide_block *)b;
 }
 
 /* The clones' ifunc is local to this file (clang resolves a multiversioned

@@ -18,10 +18,12 @@ extern tide_hidden _Atomic(uint16_t) tide_segmap_fast[TIDE_MAP_BITS];
 
 /* The tag of the unit holding p: TIDE_TAG_NONE beyond the map (with the
  * checks: base.h). */
-static inline uint16_t segmap_fast_tag(const void *p) {
-  uintptr_t unit = (uintptr_t)p >> TIDE_SEGMENT_SHIFT;
+static inline uint16_t segmap_unit_tag(uintptr_t unit) {
   if (TIDE_CHECKS && tide_unlikely(unit >= TIDE_MAP_BITS)) return TIDE_TAG_NONE;
   return tide_load(&tide_segmap_fast[unit]);
+}
+static inline uint16_t segmap_fast_tag(const void *p) {
+  return segmap_unit_tag((uintptr_t)p >> TIDE_SEGMENT_SHIFT);
 }
 
 static inline bool segmap_test(_Atomic(uint64_t) *map, uintptr_t addr) {
@@ -33,6 +35,13 @@ static inline bool segmap_test(_Atomic(uint64_t) *map, uintptr_t addr) {
 /* ---- A pointer's segment, and the page its slice belongs to -------------- */
 static inline tide_segment *segment_of(const void *p) {
   return (tide_segment *)((uintptr_t)p & ~(uintptr_t)TIDE_SEGMENT_MASK);
+}
+/* The segment of the unit the map was just read at: the unit shifted back,
+ * one instruction where segment_of takes a copy and a mask.  The empty asm
+ * keeps the compiler from folding the two shifts back into that mask. */
+static inline tide_segment *segment_of_unit(uintptr_t unit) {
+  __asm__("" : "+r"(unit));
+  return (tide_segment *)(unit << TIDE_SEGMENT_SHIFT);
 }
 
 /* The page holding p, for a segment that is not huge: one load from the
