@@ -147,7 +147,7 @@ struct tide_heap;
 
 #define TIDE_USED_FULL 0x8000u /* page->used's mark of TIDE_PAGE_IN_FULL */
 /* A page of one slice holds at most 4096 blocks (of 16 bytes); a page of
- * several slices, blocks of 8 KiB and more, about eight: used never reaches
+ * several slices, blocks above 64 KiB, one: used never reaches
  * the mark, and a page's mallocs between two counts (page_count_flush)
  * never wrap their 16 bits. */
 _Static_assert(TIDE_SLICE_SIZE / TIDE_ALIGN < TIDE_USED_FULL, "used has room for the full mark");

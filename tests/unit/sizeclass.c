@@ -75,14 +75,18 @@ int main(void) {
   CHECK(sizeclass_bin_aligned(16, 128 * KiB) == 0, "an alignment above a slice has no class");
   CHECK(sizeclass_bin_aligned(TIDE_BIN_MAX + 1, 16) == 0, "a size above the largest class has no class");
 
-  /* Pages: at least 8 blocks each, no bigger than needed, inside a segment. */
+  /* Pages: one slice for every class up to a slice (so that any free slice
+   * fits any class's next page), just enough for one block above, inside a
+   * segment. */
   for (unsigned b = 1; b < TIDE_BIN_COUNT; b++) {
     unsigned slices = sizeclass_page_slices(b);
     size_t bytes = (size_t)slices * TIDE_SLICE_SIZE, blocks = bytes / tide_bin_size[b];
     CHECK(slices >= 1 && slices < TIDE_SLICES, "class %u: %u slices per page", tide_bin_size[b], slices);
-    CHECK(blocks >= 8, "class %u: a page of %u slices holds %zu blocks (< 8)", tide_bin_size[b], slices, blocks);
-    if (slices > 1)
-      CHECK((bytes - TIDE_SLICE_SIZE) / tide_bin_size[b] < 8, "class %u: %u slices where %u hold 8 blocks",
+    CHECK(blocks >= 1, "class %u: a page of %u slices holds no block", tide_bin_size[b], slices);
+    if (tide_bin_size[b] <= TIDE_SLICE_SIZE)
+      CHECK(slices == 1, "class %u: %u slices per page, not one", tide_bin_size[b], slices);
+    else
+      CHECK((bytes - TIDE_SLICE_SIZE) < tide_bin_size[b], "class %u: %u slices where %u hold a block",
             tide_bin_size[b], slices, slices - 1);
   }
 
