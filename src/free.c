@@ -265,13 +265,6 @@ static inline __attribute__((always_inline)) bool free_local_checked(tide_heap *
   return false;
 }
 
-/* A block of the calling thread's own heap beyond its page's first slice
- * (blocks above 8 KiB), or one that failed the fast path's checks: its page
- * through the slice table, then the same checks again. */
-static tide_noinline void free_own_page(void *p, const char *func) {
-  if (!free_local_checked(heap_get(), page_lookup(segment_of(p), p), p)) free_generic(p, func);
-}
-
 /* The fast path: a valid block of the calling thread's own heap.  Anything
  * else, a bad pointer included, goes to free_generic, so that this path
  * makes no call but a tail call. */
@@ -281,16 +274,12 @@ static inline __attribute__((always_inline)) void free_block(void *p, const char
    * segment of this heap starts there (so its header can be read). */
   uintptr_t unit = (uintptr_t)p >> TIDE_SEGMENT_SHIFT;
   if (tide_likely(segmap_unit_tag(unit) == heap->fast_tag)) {
-    /* With the checks, the descriptor of p's slice: the grid test fails on
-     * any other slice's (types.h), and free_own_page looks again.  Without
-     * them nothing would notice, so the table it is. */
-    tide_segment *seg = segment_of_unit(unit);
-    tide_page *page = TIDE_CHECKS ? page_of_slice(seg, p) : page_lookup(seg, p);
+    /* The descriptor of p's own slice: every block starts in its page's
+     * first slice, and any other slice's descriptor fails the grid test
+     * (types.h), so what fails here is free_generic's to report. */
+    tide_page *page = page_of_slice(segment_of_unit(unit), p);
     if (tide_likely(free_local_checked(heap, page, p))) return;
-    if (TIDE_CHECKS)
-      free_own_page(p, func);
-    else
-      free_generic(p, func);
+    free_generic(p, func);
     return;
   }
   free_other(p, func);

@@ -213,7 +213,7 @@ tide_page *page_alloc(tide_heap *heap, unsigned bin) {
 /* A block bigger than the largest class, below the mmap threshold: a page of
  * one block.  It lives in heap->full, so a remote free wakes the owner. */
 void *page_alloc_large(tide_heap *heap, size_t size) {
-  unsigned slices = (unsigned)((size + TIDE_SLICE_SIZE - 1) >> TIDE_SLICE_SHIFT);
+  unsigned slices = sizeclass_slices_for(size);
   tide_page *page = segment_span_alloc(heap, slices);
   if (page == NULL) return NULL;
   page_init(page, TIDE_BIN_LARGE, (size_t)slices << TIDE_SLICE_SHIFT);

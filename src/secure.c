@@ -146,12 +146,16 @@ static SECURE_CLONES tide_block *secure_pick_cloned(tide_page *page) {
    * so one does), at its first or its second 16 bytes: the one on the
    * page's grid, with no division by the block size. */
   uint8_t *b = start + (gran << TIDE_SECURE_GRANULE_SHIFT);
-  if (page_block_index(page, b) >= cap) b += TIDE_ALIGN;
+  bool on_grid = page_block_index(page, b) < cap;
+  if (!on_grid) {
+    b += TIDE_ALIGN;
+    on_grid = page_block_index(page, b) < cap;
+  }
   /* Only the owner ends AVAIL, so the bit is still set; bit 0 was clear
    * when the word was read, and no other thread sets it in AVAIL. */
   uint64_t bit = (uint64_t)1 << (pos + 1); /* AVAIL's bit */
   if (tide_unlikely(!(atomic_fetch_and_explicit(&map[w], ~bit, memory_order_relaxed) & bit) ||
-                    page_block_index(page, b) >= cap))
+                    !on_grid))
     tide_fatal("malloc", "corrupted free list at", b);
   return (tide_block *)b;
 }

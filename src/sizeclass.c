@@ -32,11 +32,7 @@ unsigned sizeclass_bin(size_t size) {
  * to 64 KiB over 8 threads: 10% less peak RSS and half the page faults of
  * pages of at least 8 blocks, whose multi-slice spans a page of another
  * class could not take); enough for one block above. */
-unsigned sizeclass_page_slices(unsigned bin) {
-  size_t bytes = (size_t)tide_bin_size[bin];
-  if (bytes <= TIDE_SLICE_SIZE) return 1;
-  return (unsigned)((bytes + TIDE_SLICE_SIZE - 1) >> TIDE_SLICE_SHIFT);
-}
+unsigned sizeclass_page_slices(unsigned bin) { return sizeclass_slices_for(tide_bin_size[bin]); }
 
 /* The smallest class >= size whose block size is a multiple of alignment
  * (pages start on 64 KiB boundaries, so such blocks are all aligned), or 0

@@ -56,8 +56,9 @@ static void stats_add_heap(tide_heap *heap, void *arg) {
 /* ---- The allocated peak ------------------------------------------------------ */
 /* Exact to within one page per size class per thread, with nothing on the
  * fast paths.  Between two slow events of a bin, a heap's mallocs of it
- * come from one page's free list, so its live bytes can rise by at most
- * that page.  At each event the heap brings that bin's figure up to date
+ * come from one page (its free list, refilled from its own freed blocks at
+ * a swap, which is no event), so its live bytes can rise by at most that
+ * page.  At each event the heap brings that bin's figure up to date
  * (its own counters: no other thread writes them) and, once its sum has
  * grown by PEAK_SLACK (plus 1/256 of the peak) since every heap was
  * last counted, counts all of them afresh and raises the peak.  Frees by

@@ -56,9 +56,9 @@ static inline tide_page *page_lookup(tide_segment *seg, const void *p) {
 }
 
 /* free's fast path: the descriptor of p's own slice, without the table's
- * load.  It is p's page only if p lies in the page's first slice; the
- * descriptors of other slices are all zero (types.h), so a grid test there
- * fails and the caller looks again with page_lookup. */
+ * load.  Every block starts in its page's first slice (types.h); the
+ * descriptors of other slices are all zero, so a pointer into one (an
+ * interior pointer of a block of several slices) fails the grid test. */
 static inline tide_page *page_of_slice(tide_segment *seg, const void *p) {
   /* slice * 64 in one shift and mask: the descriptor is one add away. */
   uintptr_t at = ((uintptr_t)p >> (TIDE_SLICE_SHIFT - 6)) & ((uintptr_t)(TIDE_SLICES - 1) << 6);

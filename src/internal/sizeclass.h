@@ -10,6 +10,11 @@
 extern tide_hidden const uint32_t tide_bin_size[TIDE_BIN_COUNT];
 tide_hidden unsigned sizeclass_bin(size_t size);
 tide_hidden unsigned sizeclass_page_slices(unsigned bin);
+/* The slices that hold `bytes`: a page of more than one slice (a class above
+ * a slice, or a large page) therefore holds a single block, at its start. */
+static inline unsigned sizeclass_slices_for(size_t bytes) {
+  return (unsigned)((bytes + TIDE_SLICE_SIZE - 1) >> TIDE_SLICE_SHIFT);
+}
 /* The direct-table indexes of bin (request sizes in (16(i-1), 16i]), *lo to
  * *hi; false for a bin above TIDE_SMALL_MAX, which has none. */
 static inline bool sizeclass_direct_range(unsigned bin, unsigned *lo, unsigned *hi) {

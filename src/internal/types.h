@@ -206,7 +206,9 @@ typedef struct tide_page {
 } tide_page;
 /* One cache line, and a shift rather than a multiply on free's path.  The
  * page's first block is at its first slice (page_start); the blocks that fit
- * are page_reserved(). */
+ * are page_reserved().  A page of more than one slice holds one block
+ * (sizeclass_slices_for), so every block starts in its page's first slice:
+ * free finds the descriptor from the block's own slice (page_of_slice). */
 _Static_assert(sizeof(tide_page) == 64, "a page descriptor is one cache line");
 
 typedef struct tide_page_queue {

@@ -286,23 +286,21 @@ int main(int argc, char **argv) {
     free(p);
     say(p);
     free(launder(p));
-  } else if (!strcmp(m, "double-later-slice") || !strcmp(m, "interior-later-slice")) {
-    /* A page of 20 KiB blocks spans three slices; free's fast path reads
-     * the descriptor of a block's own slice, which is the page's only for
-     * its first slice.  Take a block that starts in a later slice. */
-    char *q[8], *p = NULL;
-    for (int i = 0; i < 8; i++) q[i] = malloc(20000);
-    for (int i = 1; i < 8 && p == NULL; i++)
-      if (((uintptr_t)q[i] >> 16) != ((uintptr_t)q[0] >> 16)) p = q[i];
-    if (p == NULL) return 3;
-    memset(p, 7, 20000);
+  } else if (!strcmp(m, "double-multi-slice") || !strcmp(m, "interior-later-slice")) {
+    /* A block of 100,000 bytes has a page of two slices to itself; free's
+     * fast path reads the descriptor of the pointer's own slice, which is
+     * blank for the second: a pointer into it, or a second free of the
+     * block, must still be reported. */
+    char *p = malloc(100000);
+    if (p == NULL || ((uintptr_t)(p + 70000) >> 16) == ((uintptr_t)p >> 16)) return 3;
+    memset(p, 7, 100000);
     if (m[0] == 'd') {
       free(p);
       say(p);
       free(launder(p));
     } else {
-      say(p + 16);
-      free(launder(p + 16));
+      say(p + 70000);
+      free(launder(p + 70000));
     }
   } else {
     return 2;

@@ -50,8 +50,8 @@ wrong_double_erased() { wrong_case double-erased 'free\(\): double free PTR'; }
 t_test wrong/double-free-erased-key wrong_double_erased
 wrong_double_medium() { wrong_case double-medium 'free\(\): double free PTR'; }
 t_test wrong/double-free-medium wrong_double_medium
-wrong_double_later() { wrong_case double-later-slice 'free\(\): double free PTR'; }
-t_test wrong/double-free-beyond-first-slice wrong_double_later
+wrong_double_multi() { wrong_case double-multi-slice 'free\(\): double free PTR'; }
+t_test wrong/double-free-multi-slice-page wrong_double_multi
 wrong_interior_later() { wrong_case interior-later-slice 'free\(\): invalid pointer PTR'; }
 t_test wrong/free-interior-beyond-first-slice wrong_interior_later
 wrong_realloc_freed() { wrong_case realloc-freed 'realloc\(\): (invalid pointer|double free) PTR'; }
