@@ -100,6 +100,67 @@ static inline size_t secure_block_granule(size_t i, size_t bs) {
 #define SECURE_CLONES
 #endif
 
+/* The k-th lowest set bit of m (k below its count), alone.  Clearing the
+ * lowest bit k times is a loop whose exit mispredicts, and k averages half
+ * the available blocks of a word; BMI2's pdep deposits bit k in one
+ * instruction, where it is fast: Intel's, and AMD's from Zen 3 (family
+ * 0x19).  Zen 1 and 2 (and Hygon's) run it in microcode, hundreds of
+ * cycles, so they keep the loop, as does every other CPU. */
+static inline uint64_t secure_kth_bit_loop(uint64_t m, unsigned k) {
+  for (; k > 0; k--) m &= m - 1;
+  return m & -m;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
+
+static __attribute__((target("bmi2"), noinline)) uint64_t secure_kth_bit_pdep(uint64_t m,
+                                                                              unsigned k) {
+  return __builtin_ia32_pdep_di((uint64_t)1 << k, m);
+}
+
+/* 0: not asked yet; 1: pdep is fast here; 2: it is not.  Racing first
+ * picks of two threads find the same answer. */
+static _Atomic(unsigned char) secure_pdep_state;
+
+static tide_noinline bool secure_pdep_probe(void) {
+  unsigned a, b, c, d, family = 0, leaf7_b = 0;
+  bool fast = false;
+  if (__get_cpuid(0, &a, &b, &c, &d) && a >= 7) {
+    bool intel = b == 0x756e6547 && d == 0x49656e69 && c == 0x6c65746e; /* GenuineIntel */
+    bool amd = b == 0x68747541 && d == 0x69746e65 && c == 0x444d4163;   /* AuthenticAMD */
+    if (__get_cpuid(1, &a, &b, &c, &d)) {
+      family = (a >> 8) & 0xf;
+      if (family == 0xf) family += (a >> 20) & 0xff;
+    }
+    if (__get_cpuid_count(7, 0, &a, &leaf7_b, &c, &d))
+      fast = ((leaf7_b >> 8) & 1) && (intel || (amd && family >= 0x19)); /* BMI2 */
+  }
+  atomic_store_explicit(&secure_pdep_state, fast ? 1 : 2, memory_order_relaxed);
+  return fast;
+}
+
+static inline bool secure_pdep_fast(void) {
+  unsigned state = atomic_load_explicit(&secure_pdep_state, memory_order_relaxed);
+  return tide_likely(state == 1) || (tide_unlikely(state == 0) && secure_pdep_probe());
+}
+
+static inline uint64_t secure_kth_bit(uint64_t m, unsigned k) {
+  return secure_pdep_fast() ? secure_kth_bit_pdep(m, k) : secure_kth_bit_loop(m, k);
+}
+
+uint64_t secure_kth_bit_variant(uint64_t m, unsigned k, bool pdep) {
+  return pdep && secure_pdep_fast() ? secure_kth_bit_pdep(m, k) : secure_kth_bit_loop(m, k);
+}
+#else
+static inline uint64_t secure_kth_bit(uint64_t m, unsigned k) { return secure_kth_bit_loop(m, k); }
+
+uint64_t secure_kth_bit_variant(uint64_t m, unsigned k, bool pdep) {
+  (void)pdep;
+  return secure_kth_bit_loop(m, k);
+}
+#endif
+
 /* malloc's block from page, which has an available block (capacity >
  * page_used): a uniformly random one of the available blocks of two random
  * words of the page's map (if both have none, of the next word that has
@@ -134,12 +195,13 @@ static SECURE_CLONES tide_block *secure_pick_cloned(tide_page *page) {
   }
   /* The top 16 random bits scaled to the count (at most 64): no division. */
   unsigned k = (unsigned)(((r >> 48) * (n + n2)) >> 16);
-  if (k >= n) {
-    k -= n;
-    w = w2;
-    m = m2;
-  }
-  for (; k > 0; k--) m &= m - 1;
+  /* Which word is as random as k: selects, not a branch that mispredicts
+   * half the time. */
+  uint64_t second = (uint64_t)0 - (uint64_t)(k >= n);
+  k -= n & (unsigned)second;
+  w ^= (w ^ w2) & (size_t)second;
+  m ^= (m ^ m2) & second;
+  m = secure_kth_bit(m, k);
   unsigned pos = (unsigned)__builtin_ctzll(m);
   size_t gran = w * 32 + pos / 2; /* from the page's first granule */
   /* The block that starts in that granule (blocks are at least a granule,

@@ -145,6 +145,10 @@ tide_hidden void secure_page_reset(const tide_page *page);
 tide_hidden void secure_carve(const tide_page *page, uint8_t *first, uint32_t count);
 tide_hidden void secure_collect(tide_page *page, tide_block *first);
 tide_hidden tide_block *secure_pick(tide_page *page);
+/* The k-th lowest set bit of m alone, by pdep where this CPU runs it fast
+ * (pdep true) or by the loop every CPU can run: unit/secure-kth-bit checks
+ * both against each other. */
+tide_hidden uint64_t secure_kth_bit_variant(uint64_t m, unsigned k, bool pdep);
 tide_hidden tide_block *secure_pop(tide_page *page);
 
 #endif /* TIDE_INTERNAL_H */

@@ -39,6 +39,8 @@ unit_run() {
 
 unit_sizeclass() { unit_run sizeclass; }
 t_test unit/sizeclass unit_sizeclass
+unit_secure_kth_bit() { unit_run secure-kth-bit; }
+t_test unit/secure-kth-bit unit_secure_kth_bit
 
 unit_page_math() { unit_run pagemath; }
 t_test unit/page-block-grid unit_page_math
