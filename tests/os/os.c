@@ -49,13 +49,8 @@ static void mark(const char *fmt, ...) {
   if (write(1, buf, (size_t)n) != n) exit(9);
 }
 
-static uint64_t rng = 0x2545F4914F6CDD1DULL;
-static uint64_t rnd(void) {
-  rng ^= rng << 13;
-  rng ^= rng >> 7;
-  rng ^= rng << 17;
-  return rng;
-}
+static t_rng rng = {0x2545F4914F6CDD1DULL};
+static uint64_t rnd(void) { return t_rand(&rng); }
 
 /* A set of blocks with patterns, for the modes that check contents. */
 struct blk {

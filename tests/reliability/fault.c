@@ -38,14 +38,9 @@ static blk live[SLOTS];
 static uint64_t gen;
 static long nulls, ops;
 static int no_null;
-static uint64_t rng = 0x9e3779b97f4a7c15ULL;
+static t_rng rng = {0x9e3779b97f4a7c15ULL};
 
-static uint64_t rnd(void) {
-  rng ^= rng << 13;
-  rng ^= rng >> 7;
-  rng ^= rng << 17;
-  return rng;
-}
+static uint64_t rnd(void) { return t_rand(&rng); }
 
 static size_t pick_size(void) {
   unsigned r = (unsigned)(rnd() % 1000);

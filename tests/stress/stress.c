@@ -8,13 +8,8 @@
 
 static const size_t MiB = 1024 * 1024;
 
-static uint64_t rng = 88172645463325252ULL;
-static uint64_t next(void) {
-  rng ^= rng << 13;
-  rng ^= rng >> 7;
-  rng ^= rng << 17;
-  return rng;
-}
+static t_rng rng = {88172645463325252ULL};
+static uint64_t next(void) { return t_rand(&rng); }
 
 static size_t rand_size(void) {
   uint64_t r = next();
@@ -48,7 +43,7 @@ static void verify(struct blk *x, const char *when) {
 
 int main(int argc, char **argv) {
   long iters = argc > 1 ? atol(argv[1]) : 2000000;
-  if (argc > 2) rng = (uint64_t)atoll(argv[2]) * 0x9e3779b97f4a7c15ULL + 1;
+  if (argc > 2) rng.s = (uint64_t)atoll(argv[2]) * 0x9e3779b97f4a7c15ULL + 1;
   int tide = t_expect_tide();
   size_t live = 0, peak = 0;
   long ops[5] = {0};

@@ -15,13 +15,8 @@ static uint64_t naive_kth(uint64_t m, unsigned k) {
   return 0;
 }
 
-static uint64_t rng = 0x9e3779b97f4a7c15ULL;
-static uint64_t next_random(void) {
-  rng ^= rng << 13;
-  rng ^= rng >> 7;
-  rng ^= rng << 17;
-  return rng;
-}
+static t_rng rng = {0x9e3779b97f4a7c15ULL};
+static uint64_t next_random(void) { return t_rand(&rng); }
 
 int main(void) {
   unsigned long checked = 0;
