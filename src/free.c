@@ -21,6 +21,7 @@ static inline void free_count(tide_heap *heap, const tide_page *page) {
  * parked as full. */
 static tide_noinline void free_local_slow(tide_heap *heap, tide_page *page) {
   trace_request(TIDE_REQ_FREE, 0);
+  page->flags &= (uint8_t)~TIDE_PAGE_IDLE; /* in use since the last purge */
   if (page->flags & TIDE_PAGE_IN_FULL) {
     if (page->bin == TIDE_BIN_LARGE) {
       heap->stats.large_bytes_free += page->block_size;

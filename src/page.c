@@ -164,6 +164,7 @@ void page_collect(tide_page *page) {
   }
   tide_block *first = (tide_block *)(old & ~TIDE_TF_FLAGS);
   if (first == NULL) return;
+  page->flags &= (uint8_t)~TIDE_PAGE_IDLE; /* blocks of it were out: not idle */
   /* Secure mode: the blocks become available in the map, each link checked
    * against it before it is followed (secure.c). */
   if (tide_opt.secure) {

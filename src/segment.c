@@ -282,6 +282,10 @@ static uint64_t segment_usable_slices(void) {
                          : FREE_WHEN_EMPTY;
 }
 
+unsigned segment_used_slices(const tide_segment *seg) {
+  return (unsigned)__builtin_popcountll(segment_usable_slices() & ~seg->free_slices);
+}
+
 static void segment_reset(tide_segment *seg) {
   memset(seg->pages, 0, TIDE_SLICES * sizeof(tide_page));
   for (unsigned i = 0; i < TIDE_SLICES; i++) seg->slice_page[i] = segment_page_offset(i);

@@ -68,6 +68,8 @@ static inline tide_page *page_of_slice(tide_segment *seg, const void *p) {
 /* ---- Segments (segment.c) ------------------------------------------------- */
 tide_hidden tide_page *segment_span_alloc(tide_heap *heap, unsigned slices);
 tide_hidden void segment_span_free(tide_heap *heap, tide_page *page);
+/* Slices of seg that pages hold (the owner's view). */
+tide_hidden unsigned segment_used_slices(const tide_segment *seg);
 tide_hidden uint64_t segment_purge(tide_segment *seg, uint64_t now_ns, bool force, unsigned hold);
 tide_hidden void segment_trim_tails(tide_segment *seg);
 tide_hidden void segment_map_set(tide_segment *seg, bool live);

@@ -155,6 +155,9 @@ _Static_assert(TIDE_SLICE_SIZE / TIDE_ALIGN < TIDE_USED_FULL, "used has room for
 typedef enum tide_page_flag {
   TIDE_PAGE_IN_FULL = 1, /* in heap->full: no free block when last looked at */
   TIDE_PAGE_DIRTY = 2,   /* huge: a reused mapping, not known to be zero */
+  TIDE_PAGE_IDLE = 4,    /* the kept last page of its class, found empty by
+                            a purge and not freed into since: the next purge
+                            that finds it so gives it back (heap.c) */
 } tide_page_flag;
 
 /* One per slice, in the segment header.  Only the first slice of a page

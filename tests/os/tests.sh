@@ -58,6 +58,8 @@ os_spare_large() { need_tide; os_self spare large purge_delay_ms=60000; }
 t_test os/large-program-keeps-its-spare os_spare_large
 os_cycle() { need_tide; os_self cycle "" purge_delay_ms=60000; }
 t_test os/cycling-program-keeps-its-spare os_cycle
+os_kept() { need_tide; os_self kept; }
+t_test os/kept-page-waits-a-delay-unused os_kept
 os_resident() { need_tide; os_self resident; }
 t_test os/resident-matches-page-tables os_resident
 os_sbrk() { os_self sbrk; }
