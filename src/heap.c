@@ -166,19 +166,27 @@ void heap_note_purge(tide_heap *heap, uint64_t deadline_ns) {
     heap->purge_deadline_ns = deadline_ns;
 }
 
+/* The only page of bin's queue (page_retire keeps it when it empties), or
+ * NULL. */
+static tide_page *heap_sole_page(tide_heap *heap, unsigned bin) {
+  tide_page *page = heap->queues[bin].first;
+  return page != NULL && page->next == NULL ? page : NULL;
+}
+
 /* Pages kept only because they were the last of their class, now empty. */
 static bool heap_has_kept_pages(tide_heap *heap) {
   for (unsigned bin = 1; bin < TIDE_BIN_COUNT; bin++) {
-    tide_page *page = heap->queues[bin].first;
-    if (page && page_used(page) == 0 && page->next == NULL) return true;
+    tide_page *page = heap_sole_page(heap, bin);
+    if (page && page_used(page) == 0) return true;
   }
   return false;
 }
 
 /* A kept page goes back once it has been empty for a whole purge delay: a
- * purge that finds it empty marks it idle, any free into it since clears
- * the mark (free_local_slow: the mark sends the page's next free there),
- * and the next purge that finds it still idle frees it.  Freeing it at the
+ * purge that finds it empty marks it idle; the free that empties it again
+ * clears the mark (the mark fails free_local's sole-page test, so that free
+ * takes free_local_slow), as does a collect, and a purge that finds it in
+ * use; the next purge that finds it still idle frees it.  Freeing it at the
  * first purge that found it empty cost a program that churns through its
  * classes a page made again moments later: espresso, with its 60 classes,
  * 11,000-12,500 page faults; 4,500-5,400 with this wait, the same peak.
@@ -191,8 +199,8 @@ static bool heap_free_kept_pages(tide_heap *heap, bool aged) {
   tide_page *kept[TIDE_BIN_COUNT];
   unsigned n = 0;
   for (unsigned bin = 1; bin < TIDE_BIN_COUNT; bin++) {
-    tide_page *page = heap->queues[bin].first;
-    if (page == NULL || page->next != NULL) continue;
+    tide_page *page = heap_sole_page(heap, bin);
+    if (page == NULL) continue;
     if (page_used(page) != 0)
       page->flags &= (uint8_t)~TIDE_PAGE_IDLE;
     else
@@ -459,7 +467,8 @@ void heap_heartbeat(tide_heap *heap) {
   heap_purge(heap, false);
   heap_trim_tops(heap, false);
   /* What was just marked idle goes back at the next deadline, not whenever
-   * an idle heartbeat next looks. */
+   * an idle heartbeat next looks (after heap_purge, which clears the
+   * deadline it has served). */
   if (marked) heap_note_purge(heap, now + (uint64_t)tide_opt.purge_delay_ms * 1000000u);
 }
 

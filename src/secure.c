@@ -144,22 +144,19 @@ static inline bool secure_pdep_fast(void) {
   unsigned state = atomic_load_explicit(&secure_pdep_state, memory_order_relaxed);
   return tide_likely(state == 1) || (tide_unlikely(state == 0) && secure_pdep_probe());
 }
+#else
+static inline bool secure_pdep_fast(void) { return false; }
+/* Never called: secure_pdep_fast says no. */
+static inline uint64_t secure_kth_bit_pdep(uint64_t m, unsigned k) { return secure_kth_bit_loop(m, k); }
+#endif
 
 static inline uint64_t secure_kth_bit(uint64_t m, unsigned k) {
   return secure_pdep_fast() ? secure_kth_bit_pdep(m, k) : secure_kth_bit_loop(m, k);
 }
 
 uint64_t secure_kth_bit_variant(uint64_t m, unsigned k, bool pdep) {
-  return pdep && secure_pdep_fast() ? secure_kth_bit_pdep(m, k) : secure_kth_bit_loop(m, k);
+  return pdep ? secure_kth_bit(m, k) : secure_kth_bit_loop(m, k);
 }
-#else
-static inline uint64_t secure_kth_bit(uint64_t m, unsigned k) { return secure_kth_bit_loop(m, k); }
-
-uint64_t secure_kth_bit_variant(uint64_t m, unsigned k, bool pdep) {
-  (void)pdep;
-  return secure_kth_bit_loop(m, k);
-}
-#endif
 
 /* malloc's block from page, which has an available block (capacity >
  * page_used): a uniformly random one of the available blocks of two random
