@@ -168,6 +168,7 @@ static tide_noinline void *alloc_local_swap(size_t size, tide_heap *heap, tide_p
   tide_block *b = page->local_free;
   page->local_free = NULL;
   page->free = block_next(b);
+  page->flags &= (uint8_t)~TIDE_PAGE_FREE_ZERO; /* freed blocks: calloc clears them */
   block_mark_live(b);
   page_count_malloc_now(heap, page);
   alloc_count(heap, size);
@@ -233,6 +234,28 @@ void *malloc(size_t size) tide_alias(tide_malloc);
 void *__libc_malloc(size_t size) tide_alias(tide_malloc);
 #endif
 
+/* Below this, clearing the block costs less than finding out whether it
+ * must be cleared. */
+#define CALLOC_LOOK_MIN 256
+
+/* How much of calloc's new block p (total bytes asked) may hold old data.
+ * Memory the kernel gave and nobody wrote since is zero already: a big
+ * block's fresh mapping or brk span (its out-of-line record says), and a
+ * block that a page made on zero slices carved and never handed out
+ * (TIDE_PAGE_FREE_ZERO: only its link word was written), which is most of
+ * what a program that callocs a growing working set gets.  The flag is
+ * read after the allocation: every path that puts freed blocks where
+ * malloc takes them clears it first. */
+static size_t calloc_dirty_bytes(void *p, size_t total) {
+  if (total < CALLOC_LOOK_MIN || tide_unlikely(tide_valgrind)) return total;
+  tide_segment *seg = segment_find(p);
+  if (seg == NULL) return total;
+  const tide_big *big = huge_find(seg);
+  if (big != NULL) return big->dirty ? total : 0;
+  if (page_of(seg, p)->flags & TIDE_PAGE_FREE_ZERO) return sizeof(tide_block);
+  return total;
+}
+
 void *tide_calloc(size_t count, size_t size) {
   size_t total;
   if (__builtin_mul_overflow(count, size, &total)) {
@@ -241,11 +264,7 @@ void *tide_calloc(size_t count, size_t size) {
   }
   void *p = alloc_fast(total, TIDE_REQ_CALLOC);
   if (p == NULL) return NULL;
-  /* A fresh mapping is zero already; anything else may hold old data. */
-  tide_segment *seg = total < TIDE_BIN_MAX ? NULL : segment_find(p);
-  const tide_big *big = seg != NULL ? huge_find(seg) : NULL;
-  if (big == NULL || big->dirty)
-    memset(p, 0, total);
+  memset(p, 0, calloc_dirty_bytes(p, total));
   return p;
 }
 #if TIDE_OVERRIDE

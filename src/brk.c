@@ -235,13 +235,13 @@ fail:
 
 /* A new segment in the brk heap with first_commit bytes usable (at least
  * the header slice), from the pool or, if grow, at the top; NULL if brk
- * cannot give one.  Only the brk fields of the header are set. */
-tide_segment *brk_segment_new(size_t first_commit, bool grow) {
+ * cannot give one.  Only the brk fields of the header are set. *dirty:
+ * whether the unit may hold old data. */
+tide_segment *brk_segment_new(size_t first_commit, bool grow, bool *dirty) {
   if (!tide_opt.use_brk) return NULL;
-  bool dirty;
   tide_lock_take(&brk_heap.lock);
   uintptr_t at = brk_units_take_locked(1, first_commit, first_commit + tide_opt.top_pad,
-                                       grow, &dirty);
+                                       grow, dirty);
   tide_segment *seg = (tide_segment *)at;
   if (seg != NULL) {
     uint8_t *end = (uint8_t *)at + TIDE_SEGMENT_SIZE;
@@ -422,6 +422,11 @@ size_t brk_trim_top(tide_segment *seg, bool force) {
       seg->purge_slices &= ~(~0ULL << keep);
       seg->purge_young &= ~(~0ULL << keep);
     }
+    /* and the slices wholly above it read as zero when the break comes
+     * back up (the one it cuts keeps its lower part). */
+    unsigned zero_from = (unsigned)(((uintptr_t)target - (uintptr_t)seg + TIDE_SLICE_SIZE - 1) >>
+                                    TIDE_SLICE_SHIFT);
+    if (zero_from < 64) seg->zero_slices |= seg->free_slices & (~0ULL << zero_from);
   }
 out:
   tide_lock_give(&brk_heap.lock);

@@ -29,7 +29,11 @@ static void page_init(tide_page *page, unsigned bin, size_t block_size) {
   page->capacity = 0;
   page->counts = 0;
   page->free = page->local_free = NULL;
-  page->flags = 0;
+  /* span_take said whether the slices read as zero; then so do the blocks
+   * (a page of one block: that block). */
+  page->flags = (page->flags & TIDE_PAGE_FRESH) && !tide_opt.secure
+                    ? TIDE_PAGE_FRESH | TIDE_PAGE_FREE_ZERO
+                    : 0;
   tide_store(&page->thread_free, 0);
   page->next = page->prev = NULL;
   if (tide_opt.secure) secure_page_reset(page);
@@ -58,6 +62,8 @@ bool page_extend(tide_page *page) {
     __atomic_store_n(&page->capacity, page->capacity + count, __ATOMIC_RELAXED);
     return true;
   }
+  /* Carved into an empty list: the list is all new blocks again. */
+  if (page->free == NULL && (page->flags & TIDE_PAGE_FRESH)) page->flags |= TIDE_PAGE_FREE_ZERO;
   tide_block *b = (tide_block *)first;
   for (uint32_t i = 1; i < count; i++) {
     tide_block *next = (tide_block *)(first + i * bs);
@@ -164,7 +170,8 @@ void page_collect(tide_page *page) {
   }
   tide_block *first = (tide_block *)(old & ~TIDE_TF_FLAGS);
   if (first == NULL) return;
-  page->flags &= (uint8_t)~TIDE_PAGE_IDLE; /* blocks of it were out: not idle */
+  /* Blocks of it were out: not idle, and the list holds used blocks. */
+  page->flags &= (uint8_t)~(TIDE_PAGE_IDLE | TIDE_PAGE_FREE_ZERO);
   /* Secure mode: the blocks become available in the map, each link checked
    * against it before it is followed (secure.c). */
   if (tide_opt.secure) {
@@ -301,9 +308,10 @@ void *page_malloc_generic(tide_heap *heap, size_t size, unsigned bin) {
       page = next;
       continue;
     }
-    if (page->free == NULL) {
+    if (page->free == NULL && page->local_free != NULL) {
       page->free = page->local_free;
       page->local_free = NULL;
+      page->flags &= (uint8_t)~TIDE_PAGE_FREE_ZERO;
     }
     if (page->free == NULL) page_collect(page);
     if (page->free == NULL) page_extend(page);

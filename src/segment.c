@@ -175,6 +175,7 @@ static void segment_purge_now(tide_segment *seg, bool force) {
     uint64_t bits = slice_bits(first, count);
     if (os_purge(start, (size_t)count * TIDE_SLICE_SIZE)) {
       seg->purged_slices |= bits;
+      seg->zero_slices |= bits;
       if (seg->heap) {
         seg->heap->purged_recent += count;
         seg->heap->purged_total += count;
@@ -315,10 +316,11 @@ static tide_segment *segment_from_cache(void) {
  * one with it. */
 static tide_segment *segment_new(unsigned slices_needed, bool grow) {
   size_t first = (size_t)(1 + slices_needed) * TIDE_SLICE_SIZE;
-  tide_segment *seg = brk_segment_new(first, false);
+  bool dirty = false;
+  tide_segment *seg = brk_segment_new(first, false, &dirty);
   if (seg == NULL) seg = segment_from_cache();
   if (seg == NULL && !grow) return NULL;
-  if (seg == NULL) seg = brk_segment_new(first, true);
+  if (seg == NULL) seg = brk_segment_new(first, true, &dirty);
   if (seg == NULL) {
     seg = os_mmap_aligned(TIDE_SEGMENT_SIZE, TIDE_SEGMENT_SIZE);
     if (seg == NULL) return NULL;
@@ -326,12 +328,15 @@ static tide_segment *segment_new(unsigned slices_needed, bool grow) {
     tide_segment_header_init(seg, TIDE_SEG_MMAP, (uint8_t *)seg + TIDE_SEGMENT_SIZE, false);
     seg->purge_slices = seg->purge_young = seg->purged_slices = 0;
     seg->purge_deadline_ns = 0;
+    seg->zero_slices = segment_usable_slices();
   } else if (seg->kind == TIDE_SEG_BRK) {
     /* A unit from the pool was purged whole, or not at all: its slices'
-     * purge state starts afresh. */
+     * purge state starts afresh, and they are all zero or all suspect. */
     seg->purge_slices = seg->purge_young = seg->purged_slices = 0;
     seg->purge_deadline_ns = 0;
+    seg->zero_slices = dirty ? 0 : segment_usable_slices();
   }
+  /* A cached mapping's slices keep what they knew. */
   seg->free_slices = segment_usable_slices();
   segment_map_set(seg, true);
   return seg;
@@ -406,6 +411,10 @@ static int find_run(uint64_t free, unsigned count) {
 static tide_page *span_take(tide_segment *seg, unsigned first, unsigned count) {
   uint64_t bits = slice_bits(first, count);
   if (seg->purge_slices & bits) seg->warm_tails |= 1ULL << first;
+  /* page_init keeps this one flag (the descriptor was cleared when the
+   * slices were last freed, segment_span_free). */
+  seg->pages[first].flags = (seg->zero_slices & bits) == bits ? TIDE_PAGE_FRESH : 0;
+  seg->zero_slices &= ~bits;
   seg->free_slices &= ~bits;
   seg->purge_slices &= ~bits;
   seg->purge_young &= ~bits;

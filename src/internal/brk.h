@@ -16,8 +16,9 @@ typedef struct tide_brk_info {
 
 /* Segments: a unit from the pool (lowest first) or, if grow, a new one at
  * the top with first_commit bytes below the break; NULL if brk cannot
- * give one.  Only the brk fields of the header are set. */
-tide_hidden tide_segment *brk_segment_new(size_t first_commit, bool grow);
+ * give one.  Only the brk fields of the header are set; *dirty says
+ * whether the unit may hold old data (else it reads as zero). */
+tide_hidden tide_segment *brk_segment_new(size_t first_commit, bool grow, bool *dirty);
 /* An empty brk segment, already out of the segment map, to the pool. */
 tide_hidden void brk_segment_free(tide_segment *seg);
 /* The top segment: grow its committed part, or lower the break inside it. */

@@ -158,6 +158,16 @@ typedef enum tide_page_flag {
   TIDE_PAGE_IDLE = 4,    /* the kept last page of its class, found empty by
                             a purge and not freed into since: the next purge
                             that finds it so gives it back (heap.c) */
+  TIDE_PAGE_FRESH = 8,   /* made on slices that read as zero (the segment's
+                            zero_slices): what the page has not carved yet
+                            is zero */
+  TIDE_PAGE_FREE_ZERO = 16, /* FRESH, and `free` holds only blocks carved
+                            and never handed out: zero but for their link
+                            word, so calloc clears only that.  Cleared
+                            whenever freed blocks join `free` (the local
+                            swap, page_collect); set again when the list,
+                            empty, is carved anew (page_extend).  Never in
+                            secure mode */
 } tide_page_flag;
 
 /* One per slice, in the segment header.  Only the first slice of a page
@@ -233,6 +243,9 @@ typedef enum tide_segment_kind {
  *   purged_slices are disjoint subsets of free_slices; purge_young is a
  *   subset of purge_slices, empty while no wait is running (deadline 0),
  *   and purge_young_ns is the time its first slice was freed;
+ *   zero_slices is a subset of free_slices disjoint from purge_slices (a
+ *   page's slices are written from the moment it is made: span_take takes
+ *   their bits);
  *   warm_tails is a subset of the head slices of pages (never a free slice);
  *   for a BRK segment every slice a page uses lies below commit_end, and the
  *   break is at or above commit_end while the segment is the heap top;
@@ -258,6 +271,10 @@ typedef struct tide_segment {
   uint64_t purge_young;        /* of those, the ones freed after the current
                                   wait began: they wait for the next one */
   uint64_t purged_slices;      /* free slices already given back (madvise) */
+  uint64_t zero_slices;        /* free slices that read as zero: the
+                                  kernel's since it gave them (a new mapping,
+                                  units the break has just reached or came
+                                  back up to) or since they were purged */
   uint64_t warm_tails;         /* heads of pages made on resident free slices:
                                   the part of the span the page has not
                                   carved may still hold an earlier page's

@@ -9,18 +9,6 @@
 
 #include <unistd.h>
 
-/* Pages of [p, p + n) resident, by the kernel's count. */
-static size_t resident_pages(const void *p, size_t n) {
-  size_t page = (size_t)sysconf(_SC_PAGESIZE);
-  uintptr_t from = (uintptr_t)p & ~(page - 1), to = ((uintptr_t)p + n + page - 1) & ~(page - 1);
-  static unsigned char vec[4096];
-  size_t count = (to - from) / page, resident = 0;
-  REQUIRE(count <= sizeof vec, "range too long for mincore's vector");
-  REQUIRE(mincore((void *)from, to - from, vec) == 0, "mincore: %s", strerror(errno));
-  for (size_t i = 0; i < count; i++) resident += vec[i] & 1;
-  return resident;
-}
-
 static uint64_t slices_of(tide_segment *seg, const void *p, size_t n) {
   unsigned first = (unsigned)(((uintptr_t)p - (uintptr_t)seg) >> TIDE_SLICE_SHIFT);
   unsigned last = (unsigned)(((uintptr_t)p + n - 1 - (uintptr_t)seg) >> TIDE_SLICE_SHIFT);
@@ -54,17 +42,17 @@ int main(void) {
   CHECK(seg->purge_deadline_ns == first_deadline, "b's free moved the running wait");
   CHECK((seg->purge_slices & bits_b) == bits_b, "b's slices are not waiting to be purged");
   size_t pages = n / 4096;
-  CHECK(resident_pages(a, n) >= pages - 1 && resident_pages(b, n) >= pages - 1,
-        "freed pages left memory before any purge: a %zu, b %zu of %zu resident", resident_pages(a, n),
-        resident_pages(b, n), pages);
+  CHECK(u_resident_pages(a, n) >= pages - 1 && u_resident_pages(b, n) >= pages - 1,
+        "freed pages left memory before any purge: a %zu, b %zu of %zu resident", u_resident_pages(a, n),
+        u_resident_pages(b, n), pages);
 
   /* a's deadline: a has waited a whole delay, b almost none. */
   uint64_t next = segment_purge(seg, first_deadline, false, 1);
   CHECK((seg->purged_slices & bits_a) == bits_a, "a's slices were not purged at their deadline");
-  CHECK(resident_pages(a, n) == 0, "a still has %zu pages resident after its purge", resident_pages(a, n));
+  CHECK(u_resident_pages(a, n) == 0, "a still has %zu pages resident after its purge", u_resident_pages(a, n));
   CHECK((seg->purged_slices & bits_b) == 0, "b's slices were purged after a fraction of the delay");
-  CHECK(resident_pages(b, n) >= pages - 1, "b lost its memory at a's deadline: %zu of %zu resident",
-        resident_pages(b, n), pages);
+  CHECK(u_resident_pages(b, n) >= pages - 1, "b lost its memory at a's deadline: %zu of %zu resident",
+        u_resident_pages(b, n), pages);
   CHECK(next != 0 && next == seg->purge_deadline_ns && next > first_deadline,
         "no new wait for b's slices (next deadline %llu, first %llu)", (unsigned long long)next,
         (unsigned long long)first_deadline);
@@ -72,7 +60,7 @@ int main(void) {
   /* b's own deadline: now it goes back. */
   CHECK(segment_purge(seg, next, false, 1) == 0, "a wait is still running after every slice went back");
   CHECK((seg->purged_slices & bits_b) == bits_b, "b's slices were not purged at their own deadline");
-  CHECK(resident_pages(b, n) == 0, "b still has %zu pages resident after its purge", resident_pages(b, n));
+  CHECK(u_resident_pages(b, n) == 0, "b still has %zu pages resident after its purge", u_resident_pages(b, n));
   printf("a purged at its deadline; b, freed later, kept until the next (%.1f ms later)\n",
          (double)(next - first_deadline) / 1e6);
   tide_free(keep);

@@ -9,17 +9,6 @@
 
 #include <unistd.h>
 
-static size_t resident_pages(const void *p, size_t n) {
-  size_t page = (size_t)sysconf(_SC_PAGESIZE);
-  uintptr_t from = (uintptr_t)p & ~(page - 1), to = ((uintptr_t)p + n + page - 1) & ~(page - 1);
-  static unsigned char vec[4096];
-  size_t count = (to - from) / page, resident = 0;
-  REQUIRE(count <= sizeof vec, "range too long for mincore's vector");
-  REQUIRE(mincore((void *)from, to - from, vec) == 0, "mincore: %s", strerror(errno));
-  for (size_t i = 0; i < count; i++) resident += vec[i] & 1;
-  return resident;
-}
-
 static bool filled(const uint8_t *p, size_t n, uint8_t v) {
   for (size_t i = 0; i < n; i++)
     if (p[i] != v) return false;
@@ -56,8 +45,8 @@ int main(void) {
         "the emptied page's slice is not free and waiting (free %llx, waiting %llx)",
         (unsigned long long)seg->free_slices, (unsigned long long)seg->purge_slices);
   size_t whole = TIDE_SLICE_SIZE / os_page;
-  CHECK(resident_pages(span, TIDE_SLICE_SIZE) == whole, "the freed slice has %zu of %zu pages resident",
-        resident_pages(span, TIDE_SLICE_SIZE), whole);
+  CHECK(u_resident_pages(span, TIDE_SLICE_SIZE) == whole, "the freed slice has %zu of %zu pages resident",
+        u_resident_pages(span, TIDE_SLICE_SIZE), whole);
 
   /* A page of a new class lands on that warm slice and carves one OS page. */
   uint8_t *big[40];
@@ -82,9 +71,9 @@ int main(void) {
   }
   REQUIRE(page->capacity == carved, "the page carved more (%u) before it ran out", page->capacity);
   segment_trim_tails(seg);
-  CHECK(resident_pages(span, TIDE_SLICE_SIZE) == whole,
+  CHECK(u_resident_pages(span, TIDE_SLICE_SIZE) == whole,
         "a page with all its carved blocks in use lost its tail: %zu of %zu pages resident",
-        resident_pages(span, TIDE_SLICE_SIZE), whole);
+        u_resident_pages(span, TIDE_SLICE_SIZE), whole);
   CHECK(seg->warm_tails >> slice & 1, "a page left for later was unmarked");
 
   /* Most of its blocks free again: the next trim gives the tail back. */
@@ -94,11 +83,11 @@ int main(void) {
   segment_trim_tails(seg);
   u_stats(&s1);
   size_t head = tide_align_up((size_t)carved * BIG, os_page);
-  CHECK(resident_pages(span + head, TIDE_SLICE_SIZE - head) == 0,
+  CHECK(u_resident_pages(span + head, TIDE_SLICE_SIZE - head) == 0,
         "the uncarved tail still has %zu pages resident after the trim",
-        resident_pages(span + head, TIDE_SLICE_SIZE - head));
-  CHECK(resident_pages(span, head) == head / os_page, "the carved part lost memory: %zu of %zu resident",
-        resident_pages(span, head), head / os_page);
+        u_resident_pages(span + head, TIDE_SLICE_SIZE - head));
+  CHECK(u_resident_pages(span, head) == head / os_page, "the carved part lost memory: %zu of %zu resident",
+        u_resident_pages(span, head), head / os_page);
   CHECK(filled(big[0], BIG, 0x5a), "the live block's contents changed across the trim");
   CHECK(!(seg->warm_tails >> slice & 1), "a trimmed page is still marked");
   CHECK(s1.madvise.calls == s0.madvise.calls + 1, "the trim made %llu madvise calls, want 1",

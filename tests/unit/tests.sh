@@ -75,3 +75,7 @@ t_test unit/purge-waits-whole-delay unit_purge
 
 unit_tails() { unit_run tails; }
 t_test unit/warm-page-gives-back-tail unit_tails
+
+# calloc clears what may hold old data, and leaves fresh memory untouched.
+unit_calloc() { unit_run calloc; }
+t_test unit/calloc-clears-only-old-data unit_calloc

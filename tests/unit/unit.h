@@ -11,6 +11,7 @@
 
 #include <malloc.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 static const size_t KiB = 1024, MiB = 1024 * 1024;
 
@@ -38,6 +39,18 @@ static inline int u_stats(struct tide_stats *s) {
   s->version = TIDE_STATS_VERSION;
   s->size = sizeof *s;
   return tide_stats(s);
+}
+
+/* Pages of [p, p + n) resident, by the kernel's count (mincore). */
+static inline size_t u_resident_pages(const void *p, size_t n) {
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  uintptr_t from = (uintptr_t)p & ~(page - 1), to = ((uintptr_t)p + n + page - 1) & ~(page - 1);
+  static unsigned char vec[4096];
+  size_t count = (to - from) / page, resident = 0;
+  REQUIRE(count <= sizeof vec, "range too long for mincore's vector");
+  REQUIRE(mincore((void *)from, to - from, vec) == 0, "mincore: %s", strerror(errno));
+  for (size_t i = 0; i < count; i++) resident += vec[i] & 1;
+  return resident;
 }
 
 static inline bool u_is_head(const void *addr) {
