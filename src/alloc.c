@@ -165,10 +165,8 @@ tide_noinline void *alloc_generic(tide_heap *heap, size_t size, size_t alignment
  * size first, where malloc has it, so that the fast path moves no
  * register. */
 static tide_noinline void *alloc_local_swap(size_t size, tide_heap *heap, tide_page *page) {
-  tide_block *b = page->local_free;
-  page->local_free = NULL;
+  tide_block *b = page_take_local_free(page);
   page->free = block_next(b);
-  page->flags &= (uint8_t)~TIDE_PAGE_FREE_ZERO; /* freed blocks: calloc clears them */
   block_mark_live(b);
   page_count_malloc_now(heap, page);
   alloc_count(heap, size);

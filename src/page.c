@@ -308,11 +308,7 @@ void *page_malloc_generic(tide_heap *heap, size_t size, unsigned bin) {
       page = next;
       continue;
     }
-    if (page->free == NULL && page->local_free != NULL) {
-      page->free = page->local_free;
-      page->local_free = NULL;
-      page->flags &= (uint8_t)~TIDE_PAGE_FREE_ZERO;
-    }
+    if (page->free == NULL && page->local_free != NULL) page->free = page_take_local_free(page);
     if (page->free == NULL) page_collect(page);
     if (page->free == NULL) page_extend(page);
     if (page->free != NULL) break;

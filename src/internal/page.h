@@ -171,6 +171,15 @@ static inline bool block_in_page_segment(const tide_page *page, const tide_block
   return (((uintptr_t)b ^ (uintptr_t)page) >> TIDE_SEGMENT_SHIFT) == 0;
 }
 
+/* The blocks the owner freed become the free list (which must be empty):
+ * freed blocks, so calloc must clear what it takes from it again. */
+static inline tide_block *page_take_local_free(tide_page *page) {
+  tide_block *list = page->local_free;
+  page->local_free = NULL;
+  page->flags &= (uint8_t)~TIDE_PAGE_FREE_ZERO;
+  return list;
+}
+
 /* The head of page's free list, for the slow paths, which follow it:
  * checked as malloc's fast path checks it. */
 tide_hidden _Noreturn void page_free_list_corrupt(const tide_page *page, const tide_block *bad);

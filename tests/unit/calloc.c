@@ -11,12 +11,6 @@
 
 #include <pthread.h>
 
-static bool all_zero(const uint8_t *p, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    if (p[i] != 0) return false;
-  return true;
-}
-
 #define SMALL 1000 /* a class of its own here: no page yet */
 #define COUNT 200  /* over three pages of it */
 #define BIG ((size_t)200 * 1024) /* above the largest class: a page of 4 slices */
@@ -40,7 +34,7 @@ static int calloc_round(const char *when, uint8_t v, int step) {
   for (int i = 0; i < COUNT; i += step) {
     blocks[i] = tide_calloc(1, SMALL);
     REQUIRE(blocks[i] != NULL, "tide_calloc(1, %d)", SMALL);
-    if (!all_zero(blocks[i], SMALL)) bad++;
+    if (!u_filled(blocks[i], SMALL, 0)) bad++;
     memset(blocks[i], v, SMALL);
   }
   CHECK(bad == 0, "%s: %d calloc'd blocks held old bytes", when, bad);
@@ -60,7 +54,7 @@ int main(void) {
   REQUIRE(medium != NULL, "tide_calloc(1, 30000)");
   size_t touched = u_resident_pages(medium, 30000);
   CHECK(touched <= 1, "calloc of a fresh 30000-byte block faulted in %zu of its pages", touched);
-  CHECK(all_zero(medium, 30000), "a fresh 30000-byte block is not zero");
+  CHECK(u_filled(medium, 30000, 0), "a fresh 30000-byte block is not zero");
   memset(medium, 0x66, 30000);
   /* A big block on zero slices: calloc writes none of it. */
   uint8_t *big = tide_calloc(1, BIG);
@@ -70,7 +64,7 @@ int main(void) {
   touched = u_resident_pages(big, BIG);
   CHECK(touched <= 1, "calloc of a block on fresh slices faulted in %zu of its %zu pages", touched,
         BIG / os_page);
-  CHECK(all_zero(big, BIG), "a fresh big block is not zero");
+  CHECK(u_filled(big, BIG, 0), "a fresh big block is not zero");
   memset(big, 0x77, BIG);
 
   /* A fresh page of another class carved to the end, half of it freed by
@@ -79,7 +73,7 @@ int main(void) {
   for (int i = 0; i < REMOTE_COUNT; i++) {
     remote[i] = tide_calloc(1, REMOTE_SIZE);
     REQUIRE(remote[i] != NULL, "tide_calloc(1, %d)", REMOTE_SIZE);
-    CHECK(all_zero(remote[i], REMOTE_SIZE), "fresh block %d of %d bytes is not zero", i, REMOTE_SIZE);
+    CHECK(u_filled(remote[i], REMOTE_SIZE, 0), "fresh block %d of %d bytes is not zero", i, REMOTE_SIZE);
     memset(remote[i], 0x3c, REMOTE_SIZE);
   }
   tide_page *rpage = page_of(segment_find(remote[0]), remote[0]);
@@ -94,7 +88,7 @@ int main(void) {
   for (int i = 0; i < REMOTE_COUNT; i += 2) {
     remote[i] = tide_calloc(1, REMOTE_SIZE);
     REQUIRE(remote[i] != NULL, "tide_calloc(1, %d) after the remote frees", REMOTE_SIZE);
-    stale += !all_zero(remote[i], REMOTE_SIZE);
+    stale += !u_filled(remote[i], REMOTE_SIZE, 0);
   }
   CHECK(stale == 0, "remote frees: %d calloc'd blocks held old bytes", stale);
   for (int i = 0; i < REMOTE_COUNT; i++) tide_free(remote[i]);
@@ -119,7 +113,7 @@ int main(void) {
   CHECK(!(page_of(segment_find(again), again)->flags & TIDE_PAGE_FRESH),
         "the second big block's page (%p; the first at %p) is marked fresh on reused slices",
         (void *)again, (void *)big);
-  CHECK(all_zero(again, BIG), "a big block on reused resident slices held old bytes");
+  CHECK(u_filled(again, BIG, 0), "a big block on reused resident slices held old bytes");
   memset(again, 0x77, BIG);
   tide_free(again);
 
@@ -127,7 +121,7 @@ int main(void) {
   tide_free(medium);
   medium = tide_calloc(1, 30000);
   REQUIRE(medium != NULL, "tide_calloc(1, 30000) again");
-  CHECK(all_zero(medium, 30000), "a 30000-byte block freed and taken again held old bytes");
+  CHECK(u_filled(medium, 30000, 0), "a 30000-byte block freed and taken again held old bytes");
   tide_free(medium);
 
   /* Purged: zero again, and calloc leaves it untouched. */
@@ -142,7 +136,7 @@ int main(void) {
   touched = u_resident_pages(purged, BIG);
   CHECK(touched <= 1, "calloc of a block on purged slices faulted in %zu of its %zu pages", touched,
         BIG / os_page);
-  CHECK(all_zero(purged, BIG), "a big block on purged slices held old bytes");
+  CHECK(u_filled(purged, BIG, 0), "a big block on purged slices held old bytes");
   memset(purged, 0x44, BIG);
   tide_free(purged);
 
@@ -166,7 +160,7 @@ int main(void) {
   touched = u_resident_pages(purged, BIG);
   CHECK(touched <= 1, "calloc of a block on purged slices faulted in %zu of its %zu pages", touched,
         BIG / os_page);
-  CHECK(all_zero(purged, BIG), "a big block after malloc_trim held old bytes");
+  CHECK(u_filled(purged, BIG, 0), "a big block after malloc_trim held old bytes");
   tide_free(purged);
 
   /* Small blocks on slices reused resident (the pages freed above went
@@ -182,7 +176,7 @@ int main(void) {
   for (int i = 0; i < COUNT; i++) {
     filler[i] = tide_calloc(1, SMALL);
     REQUIRE(filler[i] != NULL, "tide_calloc(1, %d)", SMALL);
-    if (!all_zero(filler[i], SMALL)) bad++;
+    if (!u_filled(filler[i], SMALL, 0)) bad++;
   }
   CHECK(bad == 0, "after reuse: %d calloc'd blocks held old bytes", bad);
   for (int i = 0; i < COUNT; i++) tide_free(filler[i]);

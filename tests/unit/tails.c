@@ -9,12 +9,6 @@
 
 #include <unistd.h>
 
-static bool filled(const uint8_t *p, size_t n, uint8_t v) {
-  for (size_t i = 0; i < n; i++)
-    if (p[i] != v) return false;
-  return true;
-}
-
 #define SMALL 64
 #define PER_PAGE (65536 / SMALL)
 #define BIG 1024 /* a class with no page yet: one slice, 4 blocks carved at first */
@@ -88,7 +82,7 @@ int main(void) {
         u_resident_pages(span + head, TIDE_SLICE_SIZE - head));
   CHECK(u_resident_pages(span, head) == head / os_page, "the carved part lost memory: %zu of %zu resident",
         u_resident_pages(span, head), head / os_page);
-  CHECK(filled(big[0], BIG, 0x5a), "the live block's contents changed across the trim");
+  CHECK(u_filled(big[0], BIG, 0x5a), "the live block's contents changed across the trim");
   CHECK(!(seg->warm_tails >> slice & 1), "a trimmed page is still marked");
   CHECK(s1.madvise.calls == s0.madvise.calls + 1, "the trim made %llu madvise calls, want 1",
         (unsigned long long)(s1.madvise.calls - s0.madvise.calls));
@@ -103,14 +97,14 @@ int main(void) {
     big[i] = tide_malloc(BIG);
     REQUIRE(big[i] != NULL, "tide_malloc(%d)", BIG);
     if (page_of(seg, big[i]) == page && (uint8_t *)big[i] >= span + head)
-      CHECK(filled(big[i] + 16, BIG - 16, 0), /* the first two words: its link, its key */
+      CHECK(u_filled(big[i] + 16, BIG - 16, 0), /* the first two words: its link, its key */
             "a block carved from the trimmed tail holds the old page's bytes");
     memset(big[i], (int)(0x20 + i), BIG);
   }
   CHECK(page->capacity > carved, "the page did not grow into its tail (capacity %u)", page->capacity);
   for (int i = 1; i <= more; i++)
-    CHECK(filled(big[i], BIG, (uint8_t)(0x20 + i)), "block %d lost its contents", i);
-  CHECK(filled(big[0], BIG, 0x5a), "the first block lost its contents");
+    CHECK(u_filled(big[i], BIG, (uint8_t)(0x20 + i)), "block %d lost its contents", i);
+  CHECK(u_filled(big[0], BIG, 0x5a), "the first block lost its contents");
   printf("page on a warm slice: %u blocks carved, tail of %zu KiB given back, grew to %u blocks\n",
          carved, (TIDE_SLICE_SIZE - head) / 1024, page->capacity);
   for (int i = 0; i <= more; i++) tide_free(big[i]);

@@ -53,6 +53,13 @@ static inline size_t u_resident_pages(const void *p, size_t n) {
   return resident;
 }
 
+/* Every byte of [p, p + n) is v. */
+static inline bool u_filled(const uint8_t *p, size_t n, uint8_t v) {
+  for (size_t i = 0; i < n; i++)
+    if (p[i] != v) return false;
+  return true;
+}
+
 static inline bool u_is_head(const void *addr) {
   return segmap_test(tide_segmap_head, (uintptr_t)addr);
 }
