@@ -29,6 +29,9 @@ tide_hidden void heap_wake_drain(tide_heap *heap);
 tide_hidden void heap_wake_unlink(tide_heap *heap, tide_page *page);
 tide_hidden void heap_heartbeat(tide_heap *heap);
 tide_hidden void heap_note_purge(tide_heap *heap, uint64_t deadline_ns);
+/* How many purge delays the heap's free slices wait now (1..TIDE_PURGE_HOLD),
+ * judged on what it gave back and took again. */
+tide_hidden unsigned heap_purge_hold(tide_heap *heap, uint64_t now);
 static inline bool page_has_free(const tide_page *page) {
   /* Secure mode: the map is the free state, and every carved block not out
    * is available (types.h). */

@@ -452,12 +452,15 @@ typedef struct tide_heap {
   tide_segment *segments_full;  /* owned segments with no free slice */
   tide_heap_stats stats;
   uint64_t purge_deadline_ns;   /* earliest purge due in this heap, 0: none */
-  /* The purge's evidence (slices, decayed by half at every purge): pages
-   * given back, and given-back pages taken again.  When much of what was
-   * given back comes back soon, the wait grows (purge_hold: 1..HOLD waits),
-   * and shrinks again when nothing does. */
+  /* The purge's evidence (slices, decayed by half each time it is judged,
+   * at most once a purge delay, at hold_judged_ns): pages given back, and
+   * given-back pages taken again.  When much of what was given back comes
+   * back soon, the wait grows (purge_hold: 1..HOLD waits); it shrinks again
+   * when nothing has come back for two holds since it last changed
+   * (hold_set_ns). */
   uint32_t purged_recent, refaulted_recent;
   uint32_t purge_hold;
+  uint64_t hold_judged_ns, hold_set_ns;
   /* The small-program spare (heap_holds_too_much): what heap_purge_over
    * gave back last time and the refault count then (purged_total and
    * refaulted_total count slices since the heap was made, never decayed),

@@ -72,6 +72,8 @@ t_test unit/fmt unit_fmt
 
 unit_purge() { unit_run purge; }
 t_test unit/purge-waits-whole-delay unit_purge
+unit_hold() { unit_run hold; }
+t_test unit/purge-hold-judged-once-a-delay unit_hold
 
 unit_tails() { unit_run tails; }
 t_test unit/warm-page-gives-back-tail unit_tails
