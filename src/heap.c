@@ -226,18 +226,16 @@ static bool heap_free_kept_pages(tide_heap *heap, bool aged) {
 
 /* How many purge delays the heap's free slices wait: 1, doubled (up to
  * TIDE_PURGE_HOLD) each time much of what it gave back since the last purge
- * was taken again, and halved once twice the hold has passed with none of
- * it taken again.  "Much" is a quarter of what was given back, and at least
- * TIDE_PURGE_REFAULT_SLICES: below that rate the faults cost less than the
- * memory would (a program that swings by a few MiB keeps giving them back).
- * The evidence is judged at most once a delay: a heap with many segments
- * reaches their deadlines one after another, and when each of those calls
- * halved the hold, sqlite's fell from 16 to 1 in 60 ms, just before it gave
- * back 58 MiB that it took again 140 ms later (82,000 page faults to
- * glibc's 47,000; 66,000 with these rules).  Twice: pages given back come
- * back, if they do, only after the hold that kept them has run out; with a
- * single hold's quiet, sqlite's came down after 800 ms and what it gave
- * back then was taken again 370 ms later. */
+ * was taken again, and halved once the hold has lasted its whole length
+ * with none of it taken again.  "Much" is a quarter of what was given
+ * back, and at least TIDE_PURGE_REFAULT_SLICES: below that rate the faults
+ * cost less than the memory would (a program that swings by a few MiB
+ * keeps giving them back).  The evidence is judged at most once a delay:
+ * a heap with many segments reaches their deadlines one after another, and
+ * when each of those calls halved the hold, sqlite's fell from 16 to 1 in
+ * 60 ms, just before it gave back 58 MiB that it took again 140 ms later
+ * (82,000 page faults to glibc's 47,000; 66,000 with these rules).  A
+ * quiet of twice the hold made no fewer. */
 unsigned heap_purge_hold(tide_heap *heap, uint64_t now) {
   if (heap->purge_hold == 0) heap->purge_hold = 1;
   uint64_t delay = tide_opt.purge_delay_ms > 0 ? (uint64_t)tide_opt.purge_delay_ms * 1000000u : 0;
@@ -248,7 +246,7 @@ unsigned heap_purge_hold(tide_heap *heap, uint64_t now) {
     if (heap->purge_hold < TIDE_PURGE_HOLD) heap->purge_hold *= 2;
     heap->hold_set_ns = now;
   } else if (again == 0 && heap->purge_hold > 1 &&
-             now - heap->hold_set_ns >= 2 * heap->purge_hold * delay) {
+             now - heap->hold_set_ns >= heap->purge_hold * delay) {
     heap->purge_hold /= 2;
     heap->hold_set_ns = now;
   }

@@ -456,7 +456,7 @@ typedef struct tide_heap {
    * at most once a purge delay, at hold_judged_ns): pages given back, and
    * given-back pages taken again.  When much of what was given back comes
    * back soon, the wait grows (purge_hold: 1..HOLD waits); it shrinks again
-   * when nothing has come back for two holds since it last changed
+   * when nothing has come back for a whole hold since it last changed
    * (hold_set_ns). */
   uint32_t purged_recent, refaulted_recent;
   uint32_t purge_hold;

@@ -2,8 +2,8 @@
 /* The purge hold (heap.c, heap_purge_hold): how many purge delays a heap's
  * free slices wait.  It doubles when much of what the heap gave back was
  * taken again, is judged at most once a delay however many segments reach
- * their deadlines in it, and comes down only after twice the hold has
- * passed with nothing taken again.  The heap is a zeroed one of the test's
+ * their deadlines in it, and comes down only after the hold has lasted
+ * its whole length with nothing taken again.  The heap is a zeroed one of the test's
  * own, fed the evidence that segment.c records (slices given back, slices
  * taken again), at chosen times. */
 #include "unit.h"
@@ -48,24 +48,24 @@ int main(void) {
    * count as evidence for a few more: the quiet starts from none. */
   h.purged_recent = h.refaulted_recent = 0;
 
-  /* Quiet: nothing given back or taken again.  The hold stays for twice its
-   * length (a purge at every delay, and in between), then halves. */
-  for (uint64_t now = set + d; now < set + 2 * TIDE_PURGE_HOLD * d; now += d / 2)
+  /* Quiet: nothing given back or taken again.  The hold stays for its
+   * whole length (a purge at every delay, and in between), then halves. */
+  for (uint64_t now = set + d; now < set + TIDE_PURGE_HOLD * d; now += d / 2)
     CHECK(judge(now, 0, 0) == TIDE_PURGE_HOLD, "%llu ms into the quiet the hold came down to %u",
           (unsigned long long)((now - set) / ms), h.purge_hold);
-  t = set + 2 * TIDE_PURGE_HOLD * d;
-  CHECK(judge(t, 0, 0) == TIDE_PURGE_HOLD / 2, "after twice the hold of quiet: hold %u, not %u", h.purge_hold,
+  t = set + TIDE_PURGE_HOLD * d;
+  CHECK(judge(t, 0, 0) == TIDE_PURGE_HOLD / 2, "after a whole hold of quiet: hold %u, not %u", h.purge_hold,
         TIDE_PURGE_HOLD / 2);
-  /* The next halving waits twice the new hold. */
+  /* The next halving waits the whole new hold. */
   CHECK(judge(t + d, 0, 0) == TIDE_PURGE_HOLD / 2, "the hold halved again a delay later (%u)", h.purge_hold);
-  t += 2 * (TIDE_PURGE_HOLD / 2) * d;
-  CHECK(judge(t, 0, 0) == TIDE_PURGE_HOLD / 4, "after twice the halved hold: %u, not %u", h.purge_hold,
+  t += (TIDE_PURGE_HOLD / 2) * d;
+  CHECK(judge(t, 0, 0) == TIDE_PURGE_HOLD / 4, "after the halved hold: %u, not %u", h.purge_hold,
         TIDE_PURGE_HOLD / 4);
   /* Something taken again, if too little to raise the hold, stops the fall. */
-  t += 2 * (TIDE_PURGE_HOLD / 4) * d;
+  t += (TIDE_PURGE_HOLD / 4) * d;
   CHECK(judge(t, 400, 10) == TIDE_PURGE_HOLD / 4, "10 slices taken again of 400 changed the hold to %u",
         h.purge_hold);
-  printf("hold 1 -> %u on evidence, once a delay; down after twice the hold of quiet, to %u\n", TIDE_PURGE_HOLD,
+  printf("hold 1 -> %u on evidence, once a delay; down after a whole hold of quiet, to %u\n", TIDE_PURGE_HOLD,
          h.purge_hold);
   return t_finish("purge hold judged once a delay");
 }
