@@ -5,8 +5,9 @@
  * slices is zero whole.  Every other block is cleared.  Checked here: the
  * contents of every calloc'd block, whichever way the block came back
  * (local frees swapped in, remote frees collected, slices reused resident,
- * purged, or under a lowered and raised break), and that a fresh big block
- * is not faulted in by calloc (mincore). */
+ * purged, under a lowered and raised break, or a span of both written and
+ * zero slices), and that a fresh big block is not faulted in by calloc
+ * (mincore). */
 #include "unit.h"
 
 #include <pthread.h>
@@ -162,6 +163,36 @@ int main(void) {
         BIG / os_page);
   CHECK(u_filled(purged, BIG, 0), "a big block after malloc_trim held old bytes");
   tide_free(purged);
+
+  /* A span partly on written slices, partly on zero ones: cleared whole.
+   * The four slices are written and freed, purged (zero), then three of
+   * them written again by a block of its own and freed. */
+  uint8_t *q = tide_malloc(BIG);
+  REQUIRE(q != NULL, "tide_malloc(%zu)", BIG);
+  memset(q, 0x99, BIG);
+  tide_free(q);
+  pthread_mutex_lock(&u_heap()->seg_lock);
+  segment_purge(segment_find(q), init_clock_ns(), true, 1);
+  pthread_mutex_unlock(&u_heap()->seg_lock);
+  const size_t three = 2 * TIDE_SLICE_SIZE + 1; /* above the largest class: 3 slices */
+  uint8_t *w = tide_malloc(three);
+  REQUIRE(w >= q && w + three <= q + BIG, "the %zu-byte block (%p) is not on the purged span (%p)", three,
+          (void *)w, (void *)q);
+  memset(w, 0xbb, three);
+  tide_free(w);
+  tide_segment *qseg = segment_find(q);
+  uint64_t zero_before = qseg->zero_slices;
+  uint8_t *mixed = tide_calloc(1, BIG);
+  REQUIRE(mixed != NULL && segment_find(mixed) == qseg, "tide_calloc(1, %zu) left the segment", BIG);
+  unsigned at = (unsigned)(((uintptr_t)mixed - (uintptr_t)qseg) >> TIDE_SLICE_SHIFT);
+  uint64_t span = ((1ULL << (BIG + TIDE_SLICE_SIZE - 1) / TIDE_SLICE_SIZE) - 1) << at;
+  REQUIRE((zero_before & span) != 0 && (zero_before & span) != span && mixed < w + three && mixed + BIG > w,
+          "the calloc'd block (%p, slices %llx) is not on both written and zero slices (zero %llx)",
+          (void *)mixed, (unsigned long long)span, (unsigned long long)zero_before);
+  CHECK(!(page_of(segment_find(mixed), mixed)->flags & TIDE_PAGE_FRESH),
+        "a page on both written and zero slices is marked fresh");
+  CHECK(u_filled(mixed, BIG, 0), "a big block on half-written slices held old bytes");
+  tide_free(mixed);
 
   /* Small blocks on slices reused resident (the pages freed above went
    * back written): cleared whole. */
