@@ -192,9 +192,13 @@ echo "fuzzing for ${SECONDS_TO_RUN}s from $(find "$WORK" -type f | wc -l) inputs
 PAR=(${FUZZ_JOBS:+-jobs=$FUZZ_JOBS -workers=$FUZZ_JOBS})
 # harness-corrupt: a tidemalloc report ends the process with status 0;
 # -fork runs the inputs in child processes and starts another when one ends.
-[ "$CORRUPT" = 1 ] && PAR=(-fork="${FUZZ_JOBS:-1}")
+# The parent tells a child's crash from its timeout by the exit status
+# alone: with one status for both, every crash counted as a timeout, which
+# -fork ignores by default, and fuzzing went on past it.  A hang is a
+# failure too (-ignore_timeouts=0).
+[ "$CORRUPT" = 1 ] && PAR=(-fork="${FUZZ_JOBS:-1}" -ignore_timeouts=0)
 # shellcheck disable=SC2086
-"$BIN" -max_total_time="$SECONDS_TO_RUN" -timeout=30 -detect_leaks=0 -error_exitcode=1 -timeout_exitcode=1 -rss_limit_mb=3072 -max_len=4096 \
+"$BIN" -max_total_time="$SECONDS_TO_RUN" -timeout=30 -detect_leaks=0 -error_exitcode=77 -timeout_exitcode=78 -rss_limit_mb=3072 -max_len=4096 \
   -print_final_stats=1 -artifact_prefix="$ROOT/fuzz/crashes/" \
   "${PAR[@]}" ${FUZZ_ARGS:-} "$WORK" >"$LOG" 2>&1
 rc=$?
