@@ -176,6 +176,8 @@ for d in "${SEEDS[@]}"; do cp -f "$d"/* "$WORK"/ 2>/dev/null; done
 [ -d fuzz/regressions ] && cp -f fuzz/regressions/* "$WORK"/ 2>/dev/null
 LOG=$OUT/fuzz.log
 [ "$CORRUPT" = 1 ] && LOG=$OUT/fuzz-corrupt.log
+# One log per FUZZ_OPTIONS, so that both modes can fuzz at once.
+[ -n "${FUZZ_OPTIONS:-}" ] && LOG=${LOG%.log}-$(printf '%s' "$FUZZ_OPTIONS" | tr -c 'a-zA-Z0-9=' _ | tr = -).log
 # Every input is run once at start: keep the kept corpus from growing
 # without end by merging it down (to what covers the same features).
 if [ "$(find "$WORK" -type f | wc -l)" -gt "${FUZZ_CORPUS_MAX:-1000}" ]; then
