@@ -84,11 +84,12 @@ static int verbose = FUZZ_VERBOSE;
 /* harness-corrupt: this input has written over memory it does not own, so
  * block contents are the program's own doing, not the allocator's. */
 static bool smashed;
-/* And some input of this process has: its stray writes may lie in memory
- * no block held then, which a later calloc may hand out uncleared (memory
- * the kernel gave zero and no block was carved from is not cleared again,
- * as glibc does not clear a fresh top chunk).  Later inputs of the process
- * (libFuzzer's -fork children run many) do not expect calloc's zeros. */
+/* And some input of this process has (set with smashed, never reset): its
+ * stray writes may lie in memory no block held then, which a later calloc
+ * may hand out uncleared (memory the kernel gave zero and no block was
+ * carved from is not cleared again, as glibc does not clear a fresh top
+ * chunk).  Later inputs of the process (libFuzzer's -fork children run
+ * many) do not expect calloc's zeros. */
 static bool ever_smashed;
 
 #define DIE(...)                                                   \
@@ -486,7 +487,7 @@ static void do_calloc(unsigned slot, size_t size, unsigned split) {
   if (!p) DIE("calloc(%zu, %zu) returned NULL", count, each);
   check_align(p, 0, "calloc");
   check_usable(p, size, "calloc");
-  size_t nz = smashed || __atomic_load_n(&ever_smashed, __ATOMIC_RELAXED) ? (size_t)-1 : zero_check(p, size);
+  size_t nz = __atomic_load_n(&ever_smashed, __ATOMIC_RELAXED) ? (size_t)-1 : zero_check(p, size);
   if (nz != (size_t)-1)
     DIE("calloc(%zu, %zu) = %p: byte %zu is %#x, not 0", count, each, (void *)p, nz, p[nz]);
   block_fill(slot, p, size, 0);
